@@ -1,0 +1,91 @@
+"""`nfdhcpd [-c FILE] [-f|--foreground] [-d|--debug] [--version]`."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import logging.handlers
+import os
+import sys
+
+from . import __version__
+from .config import DEFAULT_CONFIG
+from .daemon import Daemon, PidFile, load_config
+from .errors import ConfigError
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(message)s"
+EXIT_CONFIG = 2
+EXIT_STARTUP = 1
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="nfdhcpd",
+        description="Answer the DHCP requests of VMs from NFQUEUE, per binding file.",
+    )
+    parser.add_argument("-c", "--config", default=DEFAULT_CONFIG, help="config file (%(default)s)")
+    parser.add_argument(
+        "-f", "--foreground", action="store_true", help="stay in the foreground, log to stderr"
+    )
+    parser.add_argument("-d", "--debug", action="store_true", help="log every packet, decoded")
+    parser.add_argument("--version", action="version", version=f"nfdhcpd {__version__}")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    level = logging.DEBUG if args.debug else logging.INFO
+    stderr = logging.StreamHandler(sys.stderr)
+    stderr.setFormatter(logging.Formatter(LOG_FORMAT))
+    logging.basicConfig(level=level, handlers=[stderr])
+    log = logging.getLogger("nfdhcpd")
+
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        print(f"nfdhcpd: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    for warning in config.warnings:
+        log.warning("%s", warning)
+
+    pidfile = None
+    try:
+        if not args.foreground:
+            pidfile = PidFile(config.pidfile)
+            os.makedirs(config.logdir, exist_ok=True)
+        daemon = Daemon(config)
+    except (OSError, RuntimeError) as exc:
+        log.error("cannot start: %s", exc)
+        return EXIT_STARTUP
+
+    if args.foreground:
+        return _serve(daemon, None)
+
+    import daemon as python_daemon  # python-daemon, only needed when detaching
+
+    handler = logging.handlers.WatchedFileHandler(os.path.join(config.logdir, "nfdhcpd.log"))
+    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    assert pidfile is not None
+    context = python_daemon.DaemonContext(
+        files_preserve=[*daemon.fds(), pidfile.fd],
+        umask=0o022,
+        signal_map={},  # ours are installed inside, as flag setters
+    )
+    with context:
+        # WatchedFileHandler reopens the log when logrotate moves it away.
+        logging.getLogger().handlers = [handler]
+        pidfile.write()
+        return _serve(daemon, pidfile)
+
+
+def _serve(daemon: Daemon, pidfile: PidFile | None) -> int:
+    log = logging.getLogger("nfdhcpd")
+    daemon.install_signals()
+    try:
+        daemon.run()
+    finally:
+        daemon.close()
+        if pidfile is not None:
+            pidfile.remove()
+        log.info("stopped")
+    return 0

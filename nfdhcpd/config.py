@@ -1,0 +1,225 @@
+"""The daemon's configuration: GRNET nfdhcpd's INI format, every key validated.
+
+`parse_config` turns the text of the file into a frozen `Config` or raises one
+`ConfigError` naming file, section, key and value. Unknown sections and keys are not
+fatal (old and foreign configs must load) but are returned as warnings to log.
+"""
+
+from __future__ import annotations
+
+import configparser
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from ipaddress import AddressValueError, IPv4Address, IPv6Address
+from typing import TypeVar
+
+from .binding import valid_domain
+from .errors import ConfigError
+
+DEFAULT_CONFIG = "/etc/nfdhcpd/nfdhcpd.conf"
+MODES = ("auto", "slaac", "slaac+dhcpv6", "dhcpv6")
+T = TypeVar("T")
+# GRNET's dummy server identifier: off-link, so a renewing VM unicasts it via its
+# gateway, which is this host, where the PREROUTING rule catches it.
+_GRNET_SERVER_IP = IPv4Address("1.2.3.4")
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """Every key with its documented default (see conf/nfdhcpd.conf)."""
+
+    path: str = DEFAULT_CONFIG
+    # [general]
+    pidfile: str = "/var/run/nfdhcpd/nfdhcpd.pid"
+    datapath: str = "/var/lib/nfdhcpd"
+    logdir: str = "/var/log/nfdhcpd"
+    user: str = "nobody"
+    # [dhcp]
+    enable_dhcp: bool = True
+    lease_lifetime: int = 604800
+    lease_renewal: int = 600
+    server_ip: IPv4Address = _GRNET_SERVER_IP
+    server_on_link: bool = False
+    dhcp_queue: int = 42
+    nameservers: tuple[IPv4Address, ...] = ()
+    domain: str | None = None
+    ntp_servers: tuple[IPv4Address, ...] = ()
+    # [ipv6]
+    enable_ipv6: bool = True
+    mode: str = "auto"
+    ra_period: int = 300
+    rs_queue: int = 43
+    ns_queue: int = 44
+    dhcpv6_queue: int = 45
+    nameservers6: tuple[IPv6Address, ...] = ()
+    domains6: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = field(default=(), compare=False)
+
+
+_BOOLS = {"1": True, "yes": True, "true": True, "on": True}
+_BOOLS |= {"0": False, "no": False, "false": False, "off": False}
+
+
+def _bool(raw: str) -> bool:
+    try:
+        return _BOOLS[raw.lower()]
+    except KeyError:
+        raise ValueError("not a boolean (yes/no, true/false, on/off, 1/0)") from None
+
+
+def _int_range(low: int, high: int) -> Callable[[str], int]:
+    def conv(raw: str) -> int:
+        value = int(raw)
+        if not low <= value <= high:
+            raise ValueError(f"outside {low}..{high}")
+        return value
+
+    return conv
+
+
+def _items(raw: str) -> list[str]:
+    return raw.replace(",", " ").split()
+
+
+def _v4_list(raw: str) -> tuple[IPv4Address, ...]:
+    return tuple(IPv4Address(i) for i in _items(raw))
+
+
+def _v6_list(raw: str) -> tuple[IPv6Address, ...]:
+    return tuple(IPv6Address(i) for i in _items(raw))
+
+
+def _domain(raw: str) -> str:
+    if not valid_domain(raw):
+        raise ValueError("not a domain name")
+    return raw
+
+
+def _domains(raw: str) -> tuple[str, ...]:
+    return tuple(_domain(i) for i in _items(raw))
+
+
+def _mode(raw: str) -> str:
+    if raw not in MODES:
+        raise ValueError(f"not one of {', '.join(MODES)}")
+    return raw
+
+
+def _path(raw: str) -> str:
+    if not raw.startswith("/"):
+        raise ValueError("not an absolute path")
+    return raw
+
+
+_QUEUE = _int_range(0, 65535)
+_SECONDS = _int_range(1, 0xFFFFFFFE)  # 0xFFFFFFFF means "infinity" in DHCP (RFC 2131 3.3)
+
+# section -> key -> (Config field, converter)
+_SCHEMA: dict[str, dict[str, tuple[str, Callable[[str], object]]]] = {
+    "general": {
+        "pidfile": ("pidfile", _path),
+        "datapath": ("datapath", _path),
+        "logdir": ("logdir", _path),
+        "user": ("user", str),
+    },
+    "dhcp": {
+        "enable_dhcp": ("enable_dhcp", _bool),
+        "lease_lifetime": ("lease_lifetime", _SECONDS),
+        "lease_renewal": ("lease_renewal", _SECONDS),
+        "server_ip": ("server_ip", IPv4Address),
+        "server_on_link": ("server_on_link", _bool),
+        "dhcp_queue": ("dhcp_queue", _QUEUE),
+        "nameservers": ("nameservers", _v4_list),
+        "domain": ("domain", _domain),
+        "ntp_servers": ("ntp_servers", _v4_list),
+    },
+    "ipv6": {
+        "enable_ipv6": ("enable_ipv6", _bool),
+        "mode": ("mode", _mode),
+        "ra_period": ("ra_period", _int_range(4, 1800)),  # MaxRtrAdvInterval, RFC 4861 6.2.1
+        "rs_queue": ("rs_queue", _QUEUE),
+        "ns_queue": ("ns_queue", _QUEUE),
+        "dhcpv6_queue": ("dhcpv6_queue", _QUEUE),
+        "dhcp_queue": ("dhcpv6_queue", _QUEUE),  # GRNET's old name, deprecated
+        "nameservers": ("nameservers6", _v6_list),
+        "domains": ("domains6", _domains),
+    },
+}
+_MAY_BE_EMPTY = frozenset({"nameservers", "domain", "ntp_servers", "domains"})
+# GRNET's later releases had enable_dhcpv6 instead of mode: no means RAs only.
+_LEGACY = {("ipv6", "enable_dhcpv6")}
+
+
+def parse_config(text: str, path: str = DEFAULT_CONFIG) -> Config:
+    """Parse and validate the text of the config file found at `path`."""
+    parser = configparser.ConfigParser(
+        inline_comment_prefixes=("#", ";"), interpolation=None, strict=True
+    )
+    try:
+        parser.read_string(text, source=path)
+    except configparser.Error as exc:
+        raise ConfigError(path, "?", None, None, str(exc).replace("\n", " ")) from None
+
+    values: dict[str, object] = {"path": path}
+    warnings: list[str] = []
+    for section in parser.sections():
+        schema = _SCHEMA.get(section)
+        if schema is None:
+            warnings.append(f"{path}: unknown section [{section}] ignored")
+            continue
+        for key, raw in parser.items(section):
+            if (section, key) in _LEGACY:
+                values["mode"] = "auto" if _convert(path, section, key, raw, _bool) else "slaac"
+                warnings.append(f"{path}: [{section}] {key} is deprecated, use mode")
+                continue
+            if key not in schema:
+                warnings.append(f"{path}: unknown key [{section}] {key} ignored")
+                continue
+            name, conv = schema[key]
+            if raw == "" and key in _MAY_BE_EMPTY:
+                continue  # an empty list or domain means "none", the default
+            if section == "ipv6" and key == "dhcp_queue":
+                warnings.append(f"{path}: [ipv6] dhcp_queue is deprecated, use dhcpv6_queue")
+            values[name] = _convert(path, section, key, raw, conv)
+    config = Config(**values, warnings=tuple(warnings))  # type: ignore[arg-type]
+    _check_consistency(config, parser)
+    return config
+
+
+def _convert(path: str, section: str, key: str, raw: str, conv: Callable[[str], T]) -> T:
+    if raw == "":
+        raise ConfigError(path, section, key, raw, "empty value")
+    try:
+        return conv(raw)
+    except (ValueError, AddressValueError) as exc:
+        raise ConfigError(path, section, key, raw, str(exc)) from None
+
+
+def _check_consistency(config: Config, parser: configparser.ConfigParser) -> None:
+    def raw(section: str, key: str) -> str | None:
+        return parser.get(section, key, fallback=None)
+
+    if config.lease_renewal >= config.lease_lifetime:
+        raise ConfigError(
+            config.path,
+            "dhcp",
+            "lease_renewal",
+            raw("dhcp", "lease_renewal"),
+            f"must be shorter than lease_lifetime ({config.lease_lifetime}), RFC 2131 4.4.5",
+        )
+    queues: dict[int, str] = {}
+    if config.enable_dhcp:
+        queues[config.dhcp_queue] = "dhcp_queue"
+    if config.enable_ipv6:
+        for key in ("rs_queue", "ns_queue", "dhcpv6_queue"):
+            number = getattr(config, key)
+            if number in queues:
+                section = "dhcp" if queues[number] == "dhcp_queue" else "ipv6"
+                raise ConfigError(
+                    config.path,
+                    "ipv6",
+                    key,
+                    str(number),
+                    f"same queue as [{section}] {queues[number]}",
+                )
+            queues[number] = key

@@ -1,0 +1,268 @@
+"""The IO shell: queues in, verdicts and frames out, one poll loop, no threads.
+
+Signal handlers only set flags and wake the loop through the wakeup fd; the loop
+acts on them between batches of packets (the ExaBGP reactor pattern).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+import os
+import select
+import signal
+from collections import Counter
+from collections.abc import Callable
+from types import FrameType
+
+from netfilterqueue import NetfilterQueue, Packet
+
+from . import responder
+from .binding import BindingTable
+from .config import Config, parse_config
+from .errors import ConfigError
+from .inject import Injector
+from .links import Links
+from .responder import Decision, Inbound, Verdict
+from .watcher import Watcher, describe
+
+log = logging.getLogger("nfdhcpd")
+
+#: Decisions worth more than debug level: a VM got an answer or was refused.
+_QUIET_EVENTS = frozenset({"no-binding", "unknown-queue"})
+_WARN_EVENTS = frozenset({"decline", "mac-mismatch", "indev-mismatch", "malformed", "error"})
+#: Packets the kernel may hold for us per queue before it drops (or bypasses) them.
+QUEUE_MAXLEN = 4096
+
+
+def load_config(path: str) -> Config:
+    """Read and parse the config file; any failure is one `ConfigError` line."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(path, "-", None, None, f"cannot read: {exc}") from None
+    return parse_config(text, path)
+
+
+class PidFile:
+    """A pidfile held under flock(2): a dead owner's lock vanishes with it, so a stale
+    file never blocks a restart and a live owner always does."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        os.makedirs(os.path.dirname(path) or "/", exist_ok=True)
+        self.fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        try:
+            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            owner = os.read(self.fd, 32).decode(errors="replace").strip()
+            os.close(self.fd)
+            raise RuntimeError(f"{path}: nfdhcpd already running (pid {owner})") from None
+
+    def write(self) -> None:
+        os.ftruncate(self.fd, 0)
+        os.pwrite(self.fd, f"{os.getpid()}\n".encode(), 0)
+
+    def remove(self) -> None:
+        with contextlib.suppress(OSError):
+            os.unlink(self.path)
+        os.close(self.fd)
+
+
+class Daemon:
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.counters: Counter[str] = Counter()
+        self.injector = Injector()
+        self.links = Links(self.injector.fileno())
+        self.queues: dict[int, NetfilterQueue] = {}
+        self.watcher = Watcher(config.datapath, self._table_changed)
+        self.table: BindingTable = self.watcher.table
+        self._flags: set[int] = set()
+        self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self._fds_changed = False
+        self._bind_queues()
+        self.watcher.rescan()
+
+    # --- setup -----------------------------------------------------------------
+
+    def _wanted_queues(self) -> set[int]:
+        return {self.config.dhcp_queue} if self.config.enable_dhcp else set()
+
+    def _bind_queues(self) -> None:
+        wanted = self._wanted_queues()
+        for number in set(self.queues) - wanted:
+            self.queues.pop(number).unbind()
+            log.info("unbound NFQUEUE %d", number)
+        for number in sorted(wanted - set(self.queues)):
+            queue = NetfilterQueue()
+            try:
+                queue.bind(number, self._callback(number), max_len=QUEUE_MAXLEN)
+            except OSError as exc:
+                why = f"cannot bind NFQUEUE {number} (another daemon on it?): {exc}"
+                raise OSError(why) from None
+            os.set_blocking(queue.get_fd(), False)
+            self.queues[number] = queue
+            log.info("listening on NFQUEUE %d", number)
+        self._fds_changed = True
+
+    def fds(self) -> list[int]:
+        """Every descriptor the daemon needs kept open across daemonizing."""
+        fds = [q.get_fd() for q in self.queues.values()]
+        return [*fds, self.injector.fileno(), self.watcher.fileno(), self._wake_r, self._wake_w]
+
+    def install_signals(self) -> None:
+        signal.set_wakeup_fd(self._wake_w, warn_on_full_buffer=False)
+        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1):
+            signal.signal(signum, self._on_signal)
+
+    def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
+        self._flags.add(signum)
+
+    # --- the packet path -------------------------------------------------------
+
+    def _callback(self, number: int) -> Callable[[Packet], None]:
+        def on_packet(packet: Packet) -> None:
+            verdict = Verdict.DROP
+            try:
+                decision = responder.handle(self._inbound(number, packet), self.table, self.config)
+                verdict = decision.verdict
+                self._act(decision, packet)
+            except Exception:
+                # A bug, not bad input (the core turns that into decisions): log it, count
+                # it, drop this packet and keep serving everyone else.
+                self.counters["error"] += 1
+                log.exception("internal error handling a packet from queue %d", number)
+            finally:
+                if verdict is Verdict.ACCEPT:
+                    packet.accept()
+                else:
+                    packet.drop()
+
+        return on_packet
+
+    def _inbound(self, number: int, packet: Packet) -> Inbound:
+        indev, ifmac = self.links.lookup(packet.indev)
+        physindev = self.links.lookup(packet.physindev)[0] if packet.physindev else None
+        hw = packet.get_hw()
+        return Inbound(
+            queue=number,
+            indev=indev or f"if{packet.indev}",
+            physindev=physindev,
+            hwsrc=hw[:6] if hw else None,
+            ifmac=ifmac,
+            payload=packet.get_payload(),
+        )
+
+    def _act(self, decision: Decision, packet: Packet) -> None:
+        self.counters[decision.event] += 1
+        for frame in decision.frames:
+            try:
+                self.injector.send(frame)
+            except OSError as exc:
+                self.counters["send-error"] += 1
+                log.warning("cannot send on %s: %s (%s)", frame.ifname, exc, decision.reason)
+                return
+        if decision.event in _QUIET_EVENTS:
+            log.debug("%s: %s", decision.verdict.value, decision.reason)
+        elif decision.event in _WARN_EVENTS:
+            log.warning("%s: %s", decision.verdict.value, decision.reason)
+        else:
+            log.info("%s", decision.reason)
+        if log.isEnabledFor(logging.DEBUG):
+            _debug_dump(packet.get_payload(), decision)
+
+    # --- the loop --------------------------------------------------------------
+
+    def run(self) -> None:
+        log.info("serving %d bindings from %s", len(self.table), self.config.datapath)
+        while True:
+            poller = select.poll()
+            handlers: dict[int, Callable[[], None]] = {self._wake_r: self._drain_wakeup}
+            handlers[self.watcher.fileno()] = self.watcher.read
+            for queue in self.queues.values():
+                handlers[queue.get_fd()] = _runner(queue)
+            for fd in handlers:
+                poller.register(fd, select.POLLIN)
+            self._fds_changed = False
+            while not self._fds_changed:
+                for fd, _events in poller.poll():
+                    handlers[fd]()
+                if self._flags and not self._handle_flags():
+                    return
+
+    def _drain_wakeup(self) -> None:
+        with contextlib.suppress(BlockingIOError):
+            while os.read(self._wake_r, 512):
+                pass
+
+    def _handle_flags(self) -> bool:
+        """Act on signals; False means stop."""
+        flags, self._flags = self._flags, set()
+        if flags & {signal.SIGTERM, signal.SIGINT}:
+            log.info("exiting on signal")
+            return False
+        if signal.SIGHUP in flags:
+            self.reload()
+        if signal.SIGUSR1 in flags:
+            self.dump()
+        return True
+
+    def reload(self) -> None:
+        try:
+            config = load_config(self.config.path)
+        except ConfigError as exc:
+            log.error("reload refused, keeping the running configuration: %s", exc)
+            return
+        for warning in config.warnings:
+            log.warning("%s", warning)
+        old, self.config = self.config, config
+        try:
+            self._bind_queues()
+        except OSError as exc:
+            log.error("reload: %s; keeping the old configuration", exc)
+            self.config = old
+            self._bind_queues()
+            return
+        if config.datapath != old.datapath:
+            self.watcher.close()
+            self.watcher = Watcher(config.datapath, self._table_changed)
+            self._fds_changed = True
+        self.links.forget()
+        self.watcher.rescan()
+        log.info("reloaded %s: %d bindings", config.path, len(self.table))
+
+    def dump(self) -> None:
+        log.info("binding table: %d bindings", len(self.table))
+        for name in sorted(self.table):
+            log.info("  %s: %s", name, describe(self.table[name]))
+        log.info("counters: %s", ", ".join(f"{k}={v}" for k, v in sorted(self.counters.items())))
+
+    def _table_changed(self, table: BindingTable) -> None:
+        self.table = table
+
+    def close(self) -> None:
+        for queue in self.queues.values():
+            queue.unbind()
+        self.queues.clear()
+        self.watcher.close()
+        self.injector.close()
+
+
+def _runner(queue: NetfilterQueue) -> Callable[[], None]:
+    def run() -> None:
+        queue.run(block=False)
+
+    return run
+
+
+def _debug_dump(payload: bytes, decision: Decision) -> None:
+    """scapy's view of the request and of what we sent, for troubleshooting."""
+    from scapy.layers.inet import IP
+    from scapy.layers.l2 import Ether
+
+    log.debug("  request: %s", IP(payload).summary())
+    for frame in decision.frames:
+        log.debug("  reply on %s: %r", frame.ifname, Ether(frame.data))

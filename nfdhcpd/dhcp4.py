@@ -1,0 +1,205 @@
+"""DHCPv4 messages (RFC 2131) and the options we speak (RFC 2132, 3397, 3442, 6842)."""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from enum import IntEnum
+from ipaddress import IPv4Address
+
+from .binding import Route
+from .errors import MalformedPacket
+
+SERVER_PORT = 67
+CLIENT_PORT = 68
+MAGIC_COOKIE = b"\x63\x82\x53\x63"  # RFC 2131 section 3
+BROADCAST_FLAG = 0x8000  # RFC 2131 section 2, figure 2
+FIXED_LEN = 236
+#: RFC 2131 section 2: every client must accept 576-byte IP datagrams; larger needs option 57.
+MIN_MAX_SIZE = 576
+
+_FIXED = struct.Struct("!BBBBIHH4s4s4s4s16s64s128s")
+
+
+class MessageType(IntEnum):
+    """DHCP message types, option 53 (RFC 2132 section 9.6)."""
+
+    DISCOVER = 1
+    OFFER = 2
+    REQUEST = 3
+    DECLINE = 4
+    ACK = 5
+    NAK = 6
+    RELEASE = 7
+    INFORM = 8
+
+
+class Option(IntEnum):
+    """Option codes we read or write (RFC 2132 unless noted)."""
+
+    PAD = 0
+    SUBNET_MASK = 1
+    ROUTER = 3
+    DNS = 6
+    HOSTNAME = 12
+    DOMAIN = 15
+    MTU = 26
+    BROADCAST = 28
+    NTP = 42
+    REQUESTED_IP = 50
+    LEASE_TIME = 51
+    OVERLOAD = 52
+    MESSAGE_TYPE = 53
+    SERVER_ID = 54
+    PARAMETERS = 55
+    MESSAGE = 56
+    MAX_SIZE = 57
+    RENEWAL_TIME = 58
+    REBINDING_TIME = 59
+    CLIENT_ID = 61
+    SEARCH = 119  # RFC 3397
+    CLASSLESS_ROUTES = 121  # RFC 3442
+    END = 255
+
+
+@dataclass(frozen=True, slots=True)
+class DhcpMessage:
+    """A BOOTP/DHCP message; addresses packed, options by code (RFC 3396 joined)."""
+
+    op: int
+    htype: int
+    hlen: int
+    hops: int
+    xid: int
+    secs: int
+    flags: int
+    ciaddr: bytes
+    yiaddr: bytes
+    siaddr: bytes
+    giaddr: bytes
+    chaddr: bytes
+    options: Mapping[int, bytes]
+
+    @property
+    def msg_type(self) -> int | None:
+        value = self.options.get(Option.MESSAGE_TYPE)
+        return value[0] if value and len(value) == 1 else None
+
+    @property
+    def client_mac(self) -> bytes:
+        return self.chaddr[: min(self.hlen, 16)]
+
+
+def _pull_options(data: bytes, start: int, end: int, into: dict[int, bytes], where: str) -> None:
+    pos = start
+    while pos < end:
+        code = data[pos]
+        if code == Option.END:
+            return
+        if code == Option.PAD:
+            pos += 1
+            continue
+        if pos + 1 >= end:
+            raise MalformedPacket(f"{where}.option{code}.length", pos + 1, "truncated")
+        length = data[pos + 1]
+        if pos + 2 + length > end:
+            raise MalformedPacket(
+                f"{where}.option{code}", pos, f"length {length} runs past the end"
+            )
+        # RFC 3396: repeated instances of an option are concatenated.
+        into[code] = into.get(code, b"") + data[pos + 2 : pos + 2 + length]
+        pos += 2 + length
+
+
+def parse_dhcp(data: bytes) -> DhcpMessage:
+    """Parse a BOOTP message with the DHCP magic cookie; raise `MalformedPacket`."""
+    if len(data) < FIXED_LEN + 4:
+        raise MalformedPacket("bootp", 0, f"{len(data)} bytes, need {FIXED_LEN + 4}")
+    op, htype, hlen, hops, xid, secs, flags, ci, yi, si, gi, chaddr, _sname, _file = (
+        _FIXED.unpack_from(data)
+    )
+    if hlen > 16:
+        raise MalformedPacket("bootp.hlen", 2, f"hardware address length {hlen}")
+    if data[FIXED_LEN : FIXED_LEN + 4] != MAGIC_COOKIE:
+        raise MalformedPacket("bootp.cookie", FIXED_LEN, "no DHCP magic cookie")
+    options: dict[int, bytes] = {}
+    _pull_options(data, FIXED_LEN + 4, len(data), options, "options")
+    overload = options.get(Option.OVERLOAD, b"\0")[0]
+    if overload & 1:  # RFC 2132 9.3: the 'file' field carries options
+        _pull_options(data, 108, 236, options, "file")
+    if overload & 2:
+        _pull_options(data, 44, 108, options, "sname")
+    return DhcpMessage(op, htype, hlen, hops, xid, secs, flags, ci, yi, si, gi, chaddr, options)
+
+
+def build_dhcp(
+    request: DhcpMessage,
+    *,
+    yiaddr: bytes,
+    ciaddr: bytes,
+    flags: int,
+    options: bytes,
+) -> bytes:
+    """A BOOTREPLY to `request` (RFC 2131 table 3) carrying already encoded `options`."""
+    fixed = _FIXED.pack(
+        2,
+        request.htype,
+        request.hlen,
+        0,
+        request.xid,
+        0,
+        flags,
+        ciaddr,
+        yiaddr,
+        b"\0\0\0\0",
+        request.giaddr,
+        request.chaddr,
+        b"",
+        b"",
+    )
+    return fixed + MAGIC_COOKIE + options + b"\xff"
+
+
+def encode_option(code: int, value: bytes) -> bytes:
+    """One option, split into 255-byte instances when longer (RFC 3396 section 5)."""
+    if len(value) <= 255:
+        return bytes((code, len(value))) + value
+    return b"".join(
+        bytes((code, len(value[i : i + 255]))) + value[i : i + 255]
+        for i in range(0, len(value), 255)
+    )
+
+
+def encode_addresses(addresses: Iterable[IPv4Address]) -> bytes:
+    return b"".join(a.packed for a in addresses)
+
+
+def encode_domain_list(names: Sequence[str]) -> bytes:
+    """RFC 3397 search list: RFC 1035 section 3.1 names, uncompressed (allowed, section 2)."""
+    out = bytearray()
+    for name in names:
+        for label in name.removesuffix(".").split("."):
+            raw = label.encode("ascii")
+            out += bytes((len(raw),)) + raw
+        out += b"\0"
+    return bytes(out)
+
+
+def encode_routes(routes: Iterable[Route]) -> bytes:
+    """RFC 3442 section 3: prefix length, significant destination octets, router."""
+    out = bytearray()
+    for route in routes:
+        width = route.network.prefixlen
+        out.append(width)
+        out += route.network.network_address.packed[: (width + 7) // 8]
+        out += route.router.packed
+    return bytes(out)
+
+
+def max_message_size(request: DhcpMessage) -> int:
+    """Largest IP datagram the client accepts (option 57, never below 576)."""
+    raw = request.options.get(Option.MAX_SIZE)
+    if raw is None or len(raw) != 2:
+        return MIN_MAX_SIZE
+    return max(MIN_MAX_SIZE, int.from_bytes(raw, "big"))

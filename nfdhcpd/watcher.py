@@ -1,0 +1,173 @@
+"""Keep the binding table current from the state directory, driven by inotify.
+
+The watcher reads files safely (no symlinks, no special files, bounded size), parses
+them with the pure `parse_binding`, and after each batch of events swaps in one new
+immutable table. A file that fails to parse is reported with its line and reason;
+if it replaced a good binding, the last good one keeps serving.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import stat
+from collections.abc import Callable
+
+import pyinotify
+
+from .binding import MAX_BINDING_SIZE, Binding, BindingTable, ignored_name, parse_binding
+from .errors import BindingError
+from .wire import mac_text
+
+log = logging.getLogger("nfdhcpd.watcher")
+
+_MASK = (
+    pyinotify.IN_CLOSE_WRITE
+    | pyinotify.IN_MOVED_TO
+    | pyinotify.IN_DELETE
+    | pyinotify.IN_MOVED_FROM
+    | pyinotify.IN_DELETE_SELF
+    | pyinotify.IN_MOVE_SELF
+)
+
+
+def read_binding(datapath: str, name: str) -> Binding:
+    """Open `datapath/name` without following links and parse it."""
+    path = os.path.join(datapath, name)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise BindingError(name, 0, "is a symbolic link, refused") from None
+        raise BindingError(name, 0, f"cannot open: {exc.strerror}") from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            kind = "a directory" if stat.S_ISDIR(info.st_mode) else "not a regular file"
+            raise BindingError(name, 0, f"is {kind}, refused")
+        if info.st_size > MAX_BINDING_SIZE:
+            raise BindingError(name, 0, f"{info.st_size} bytes, larger than {MAX_BINDING_SIZE}")
+        data = os.read(fd, MAX_BINDING_SIZE + 1)
+    except OSError as exc:
+        raise BindingError(name, 0, f"cannot read: {exc.strerror}") from None
+    finally:
+        os.close(fd)
+    return parse_binding(data, name)
+
+
+class Watcher(pyinotify.ProcessEvent):  # type: ignore[misc]
+    """Owns the inotify fd; `table` is the current snapshot."""
+
+    def __init__(self, datapath: str, on_change: Callable[[BindingTable], None]) -> None:
+        super().__init__()
+        self.datapath = datapath
+        self.table = BindingTable()
+        self._on_change = on_change
+        self._pending: dict[str, Binding | None] = {}
+        self._rescan = False
+        self._wm = pyinotify.WatchManager()
+        watch = self._wm.add_watch(datapath, _MASK, quiet=False)
+        if watch.get(datapath, -1) < 0:
+            raise OSError(f"cannot watch {datapath}")
+        self._notifier = pyinotify.Notifier(self._wm, self, timeout=0)
+
+    def fileno(self) -> int:
+        return int(self._wm.get_fd())
+
+    def close(self) -> None:
+        self._notifier.stop()
+
+    def rescan(self) -> None:
+        """Rebuild the table from every file (at start, on SIGHUP, after an overflow)."""
+        try:
+            names = sorted(os.listdir(self.datapath))
+        except OSError as exc:
+            log.error("cannot list %s: %s; keeping %d bindings", self.datapath, exc, len(self))
+            return
+        entries: dict[str, Binding] = {}
+        for name in names:
+            if ignored_name(name):
+                continue
+            binding = self._load(name)
+            if binding is not None:
+                entries[name] = binding
+        for name in set(self.table) - set(names):
+            log.info("binding %s removed", name)
+        self._swap(BindingTable(entries))
+
+    def read(self) -> None:
+        """Handle whatever inotify has queued; call when its fd is readable."""
+        self._notifier.read_events()
+        self._notifier.process_events()
+        if self._rescan:
+            self._rescan = False
+            self._pending.clear()
+            log.warning("inotify queue overflowed: rescanning %s", self.datapath)
+            self.rescan()
+            return
+        if self._pending:
+            entries = dict(self.table)
+            for name, binding in self._pending.items():
+                if binding is None:
+                    entries.pop(name, None)
+                else:
+                    entries[name] = binding
+            self._pending.clear()
+            self._swap(BindingTable(entries))
+
+    def process_default(self, event: pyinotify.Event) -> None:
+        mask = event.mask
+        if mask & pyinotify.IN_Q_OVERFLOW:
+            self._rescan = True
+            return
+        if mask & (pyinotify.IN_DELETE_SELF | pyinotify.IN_MOVE_SELF | pyinotify.IN_IGNORED):
+            log.error("state directory %s vanished; bindings frozen until SIGHUP", self.datapath)
+            return
+        name = event.name
+        if not name or ignored_name(name):
+            return
+        if mask & (pyinotify.IN_DELETE | pyinotify.IN_MOVED_FROM):
+            if name in self.table or self._pending.get(name) is not None:
+                log.info("binding %s removed", name)
+                self._pending[name] = None
+            return
+        binding = self._load(name)
+        if binding is not None:
+            self._pending[name] = binding
+
+    def _load(self, name: str) -> Binding | None:
+        """The new binding for `name`, or the last good one if the file is bad."""
+        try:
+            binding = read_binding(self.datapath, name)
+        except BindingError as exc:
+            old = self._pending.get(name) or self.table.get(name)
+            keeping = "; keeping the last good binding" if old is not None else ""
+            log.error(
+                "invalid binding file %s: %s%s", os.path.join(self.datapath, name), exc, keeping
+            )
+            return old
+        if self.table.get(name) != binding:
+            log.info("binding %s loaded: %s", name, describe(binding))
+        return binding
+
+    def _swap(self, table: BindingTable) -> None:
+        self.table = table
+        self._on_change(table)
+
+    def __len__(self) -> int:
+        return len(self.table)
+
+
+def describe(binding: Binding) -> str:
+    """One line for the log: what this binding will hand out."""
+    parts = [f"MAC={mac_text(binding.mac)}"]
+    for key in ("indev", "ip", "subnet", "gateway", "hostname", "subnet6", "eui64", "mtu"):
+        value = getattr(binding, key)
+        if value is not None:
+            parts.append(f"{key.upper()}={value}")
+    if binding.private:
+        parts.append("PRIVATE")
+    if binding.macspoof:
+        parts.append("MACSPOOF")
+    return " ".join(parts)

@@ -1,0 +1,34 @@
+"""Small codec helpers shared by every protocol module: checksums and address text."""
+
+from __future__ import annotations
+
+BROADCAST_MAC = b"\xff" * 6
+
+
+def checksum(data: bytes) -> int:
+    """RFC 1071 Internet checksum of `data`.
+
+    The ones' complement sum of 16-bit words is the big-endian integer modulo 0xFFFF
+    (2**16 = 1 mod 0xFFFF), which CPython computes in C: far cheaper than a Python loop.
+    """
+    if len(data) & 1:
+        data += b"\0"
+    total = int.from_bytes(data, "big") % 0xFFFF
+    if total == 0 and any(data):
+        total = 0xFFFF
+    return ~total & 0xFFFF
+
+
+def mac_text(mac: bytes) -> str:
+    return ":".join(f"{b:02x}" for b in mac)
+
+
+def parse_mac(text: str) -> bytes:
+    """Parse `aa:bb:cc:dd:ee:ff` (or with dashes); raise ValueError naming the input."""
+    parts = text.replace("-", ":").split(":")
+    if len(parts) != 6 or not all(len(p) == 2 for p in parts):
+        raise ValueError(f"not a MAC address: {text!r}")
+    try:
+        return bytes(int(p, 16) for p in parts)
+    except ValueError:
+        raise ValueError(f"not a MAC address: {text!r}") from None
