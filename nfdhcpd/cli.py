@@ -63,8 +63,6 @@ def main(argv: list[str] | None = None) -> int:
 
     import daemon as python_daemon  # python-daemon, only needed when detaching
 
-    handler = logging.handlers.WatchedFileHandler(os.path.join(config.logdir, "nfdhcpd.log"))
-    handler.setFormatter(logging.Formatter(LOG_FORMAT))
     assert pidfile is not None
     context = python_daemon.DaemonContext(
         files_preserve=[*daemon.fds(), pidfile.fd],
@@ -72,7 +70,10 @@ def main(argv: list[str] | None = None) -> int:
         signal_map={},  # ours are installed inside, as flag setters
     )
     with context:
+        # Opened only now: DaemonContext closes every descriptor it was not told to keep.
         # WatchedFileHandler reopens the log when logrotate moves it away.
+        handler = logging.handlers.WatchedFileHandler(os.path.join(config.logdir, "nfdhcpd.log"))
+        handler.setFormatter(logging.Formatter(LOG_FORMAT))
         logging.getLogger().handlers = [handler]
         pidfile.write()
         return _serve(daemon, pidfile)

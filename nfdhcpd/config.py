@@ -69,7 +69,10 @@ def _bool(raw: str) -> bool:
 
 def _int_range(low: int, high: int) -> Callable[[str], int]:
     def conv(raw: str) -> int:
-        value = int(raw)
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ValueError("not an integer") from None
         if not low <= value <= high:
             raise ValueError(f"outside {low}..{high}")
         return value

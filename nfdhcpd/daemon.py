@@ -84,7 +84,6 @@ class Daemon:
         self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self._fds_changed = False
         self._bind_queues()
-        self.watcher.rescan()
 
     # --- setup -----------------------------------------------------------------
 
@@ -177,6 +176,9 @@ class Daemon:
     # --- the loop --------------------------------------------------------------
 
     def run(self) -> None:
+        # The first scan runs here, once logging goes where the daemon keeps it; events
+        # since the watch was set up are read afterwards and change nothing twice.
+        self.watcher.rescan()
         log.info("serving %d bindings from %s", len(self.table), self.config.datapath)
         while True:
             poller = select.poll()

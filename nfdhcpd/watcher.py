@@ -144,7 +144,11 @@ class Watcher(pyinotify.ProcessEvent):  # type: ignore[misc]
             old = self._pending.get(name) or self.table.get(name)
             keeping = "; keeping the last good binding" if old is not None else ""
             log.error(
-                "invalid binding file %s: %s%s", os.path.join(self.datapath, name), exc, keeping
+                "invalid binding file %s%s: %s%s",
+                os.path.join(self.datapath, name),
+                f" line {exc.line}" if exc.line else "",
+                exc.reason,
+                keeping,
             )
             return old
         if self.table.get(name) != binding:
