@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import IntEnum
 from ipaddress import IPv4Address
@@ -173,17 +173,6 @@ def encode_option(code: int, value: bytes) -> bytes:
 
 def encode_addresses(addresses: Iterable[IPv4Address]) -> bytes:
     return b"".join(a.packed for a in addresses)
-
-
-def encode_domain_list(names: Sequence[str]) -> bytes:
-    """RFC 3397 search list: RFC 1035 section 3.1 names, uncompressed (allowed, section 2)."""
-    out = bytearray()
-    for name in names:
-        for label in name.removesuffix(".").split("."):
-            raw = label.encode("ascii")
-            out += bytes((len(raw),)) + raw
-        out += b"\0"
-    return bytes(out)
 
 
 def encode_routes(routes: Iterable[Route]) -> bytes:

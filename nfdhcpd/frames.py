@@ -79,3 +79,63 @@ def build_udp4(src: bytes, dst: bytes, sport: int, dport: int, payload: bytes) -
 
 def build_ether(dst: bytes, src: bytes, ethertype: EtherType, payload: bytes) -> bytes:
     return _ETH.pack(dst, src, ethertype) + payload
+
+
+_IPV6 = struct.Struct("!IHBB16s16s")
+
+
+@dataclass(frozen=True, slots=True)
+class Ip6:
+    """An IPv6 packet as received (RFC 8200 section 3); no extension headers expected."""
+
+    src: bytes
+    dst: bytes
+    next_header: int
+    hop_limit: int
+    payload: bytes
+
+
+def parse_ipv6(packet: bytes) -> Ip6:
+    if len(packet) < 40:
+        raise MalformedPacket("ipv6.header", 0, f"{len(packet)} bytes, need 40")
+    vtf, plen, next_header, hop_limit, src, dst = _IPV6.unpack_from(packet)
+    if vtf >> 28 != 6:
+        raise MalformedPacket("ipv6.version", 0, f"version {vtf >> 28}")
+    if 40 + plen > len(packet):
+        raise MalformedPacket("ipv6.payload_length", 4, f"{plen}, have {len(packet) - 40}")
+    return Ip6(src, dst, next_header, hop_limit, packet[40 : 40 + plen])
+
+
+def upper_checksum6(src: bytes, dst: bytes, proto: int, data: bytes) -> int:
+    """Checksum over the RFC 8200 section 8.1 pseudo-header and `data`."""
+    return checksum(src + dst + struct.pack("!I3xB", len(data), proto) + data)
+
+
+def build_ipv6(src: bytes, dst: bytes, proto: IPProto, hop_limit: int, payload: bytes) -> bytes:
+    return _IPV6.pack(6 << 28, len(payload), proto, hop_limit, src, dst) + payload
+
+
+def build_icmp6(src: bytes, dst: bytes, hop_limit: int, message: bytes) -> bytes:
+    """IPv6 + ICMPv6 (RFC 4443); `message` has a zero checksum field at bytes 2-3."""
+    csum = upper_checksum6(src, dst, IPProto.ICMPV6, message)
+    message = message[:2] + struct.pack("!H", csum) + message[4:]
+    return build_ipv6(src, dst, IPProto.ICMPV6, hop_limit, message)
+
+
+def parse_udp6(ip: Ip6) -> tuple[int, int, bytes]:
+    """(source port, destination port, payload) of a UDP datagram in `ip`."""
+    if ip.next_header != IPProto.UDP:
+        raise MalformedPacket("ipv6.next_header", 6, f"{ip.next_header}, expected UDP")
+    if len(ip.payload) < 8:
+        raise MalformedPacket("udp.header", 40, f"{len(ip.payload)} bytes, need 8")
+    sport, dport, ulen, _ = _UDP.unpack_from(ip.payload)
+    if ulen < 8 or ulen > len(ip.payload):
+        raise MalformedPacket("udp.length", 44, f"length {ulen}, have {len(ip.payload)}")
+    return sport, dport, ip.payload[8:ulen]
+
+
+def build_udp6(src: bytes, dst: bytes, sport: int, dport: int, payload: bytes) -> bytes:
+    udp = _UDP.pack(sport, dport, 8 + len(payload), 0) + payload
+    csum = upper_checksum6(src, dst, IPProto.UDP, udp) or 0xFFFF  # zero is illegal in IPv6
+    udp = udp[:6] + struct.pack("!H", csum) + udp[8:]
+    return build_ipv6(src, dst, IPProto.UDP, 64, udp)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 BROADCAST_MAC = b"\xff" * 6
 
 
@@ -32,3 +34,18 @@ def parse_mac(text: str) -> bytes:
         return bytes(int(p, 16) for p in parts)
     except ValueError:
         raise ValueError(f"not a MAC address: {text!r}") from None
+
+
+def encode_domain_list(names: Sequence[str]) -> bytes:
+    """Domain names as RFC 1035 section 3.1 label sequences, uncompressed.
+
+    The encoding of DHCPv4 option 119 (RFC 3397), DHCPv6 option 24 (RFC 3646) and
+    the NDP DNSSL option (RFC 8106 5.2); none requires compression.
+    """
+    out = bytearray()
+    for name in names:
+        for label in name.removesuffix(".").split("."):
+            raw = label.encode("ascii")
+            out += bytes((len(raw),)) + raw
+        out += b"\0"
+    return bytes(out)
