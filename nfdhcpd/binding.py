@@ -96,6 +96,8 @@ class Binding:
     search: tuple[str, ...] | None = None
     ntp: tuple[IPv4Address, ...] | None = None
     routes: tuple[Route, ...] = ()
+    ip6: IPv6Address | None = None
+    dns6: tuple[IPv6Address, ...] | None = None
 
 
 class _Fields:
@@ -141,6 +143,15 @@ class _Fields:
             return tuple(IPv4Address(i) for i in items)
         except AddressValueError as exc:
             raise self.fail(key, f"not a list of IPv4 addresses ({exc})") from None
+
+    def v6_list(self, key: str) -> tuple[IPv6Address, ...] | None:
+        items = self.items(key)
+        if items is None:
+            return None
+        try:
+            return tuple(IPv6Address(i) for i in items)
+        except AddressValueError as exc:
+            raise self.fail(key, f"not a list of IPv6 addresses ({exc})") from None
 
     def domains(self, key: str) -> tuple[str, ...] | None:
         items = self.items(key)
@@ -218,6 +229,10 @@ def parse_binding(data: bytes, name: str) -> Binding:
     if eui64 is not None and subnet6 is not None and eui64 not in subnet6:
         raise f.fail("EUI64", f"{eui64} is outside SUBNET6 {subnet6}")
 
+    ip6 = f.convert("IP6", IPv6Address, "an IPv6 address")
+    if ip6 is not None and subnet6 is not None and ip6 not in subnet6:
+        raise f.fail("IP6", f"{ip6} is outside SUBNET6 {subnet6}")
+
     mtu = f.convert("MTU", int, "an integer")
     if mtu is not None and not 68 <= mtu <= 65535:
         raise f.fail("MTU", f"{mtu} is outside 68..65535 (RFC 2132 section 5.1)")
@@ -249,6 +264,8 @@ def parse_binding(data: bytes, name: str) -> Binding:
         search=f.domains("SEARCH"),
         ntp=f.v4_list("NTP"),
         routes=_routes(f),
+        ip6=ip6,
+        dns6=f.v6_list("DNS6"),
     )
 
 

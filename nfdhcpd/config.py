@@ -53,6 +53,7 @@ class Config:
     dhcpv6_queue: int = 45
     nameservers6: tuple[IPv6Address, ...] = ()
     domains6: tuple[str, ...] = ()
+    server_duid: bytes = b""  # empty: derived from /etc/machine-id by the daemon
     warnings: tuple[str, ...] = field(default=(), compare=False)
 
 
@@ -108,6 +109,17 @@ def _mode(raw: str) -> str:
     return raw
 
 
+def _duid(raw: str) -> bytes:
+    """Hex, colons allowed; a DUID is a 2-byte type and up to 128 bytes (RFC 8415 11.1)."""
+    try:
+        duid = bytes.fromhex(raw.replace(":", ""))
+    except ValueError:
+        raise ValueError("not hexadecimal") from None
+    if not 3 <= len(duid) <= 130:
+        raise ValueError(f"{len(duid)} bytes, a DUID has 3 to 130")
+    return duid
+
+
 def _path(raw: str) -> str:
     if not raw.startswith("/"):
         raise ValueError("not an absolute path")
@@ -146,6 +158,7 @@ _SCHEMA: dict[str, dict[str, tuple[str, Callable[[str], object]]]] = {
         "dhcp_queue": ("dhcpv6_queue", _QUEUE),  # GRNET's old name, deprecated
         "nameservers": ("nameservers6", _v6_list),
         "domains": ("domains6", _domains),
+        "server_duid": ("server_duid", _duid),
     },
 }
 _MAY_BE_EMPTY = frozenset({"nameservers", "domain", "ntp_servers", "domains"})

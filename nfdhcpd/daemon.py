@@ -7,11 +7,16 @@ acts on them between batches of packets (the ExaBGP reactor pattern).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
 import logging
 import os
+import random
 import select
 import signal
+import socket
+import time
+import uuid
 from collections import Counter
 from collections.abc import Callable
 from types import FrameType
@@ -19,18 +24,19 @@ from types import FrameType
 from netfilterqueue import NetfilterQueue, Packet
 
 from . import responder
-from .binding import BindingTable
+from .binding import Binding, BindingTable
 from .config import Config, parse_config
 from .errors import ConfigError
 from .inject import Injector
 from .links import Links
+from .reply6 import unsolicited_ra
 from .responder import Decision, Inbound, Verdict
 from .watcher import Watcher, describe
 
 log = logging.getLogger("nfdhcpd")
 
 #: Decisions worth more than debug level: a VM got an answer or was refused.
-_QUIET_EVENTS = frozenset({"no-binding", "unknown-queue"})
+_QUIET_EVENTS = frozenset({"no-binding", "unknown-queue", "ns-own", "ns-other"})
 _WARN_EVENTS = frozenset({"decline", "mac-mismatch", "indev-mismatch", "malformed", "error"})
 #: Packets the kernel may hold for us per queue before it drops (or bypasses) them.
 QUEUE_MAXLEN = 4096
@@ -43,7 +49,20 @@ def load_config(path: str) -> Config:
             text = f.read()
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(path, "-", None, None, f"cannot read: {exc}") from None
-    return parse_config(text, path)
+    config = parse_config(text, path)
+    if not config.server_duid:
+        config = dataclasses.replace(config, server_duid=default_duid())
+    return config
+
+
+def default_duid() -> bytes:
+    """A DUID-UUID (RFC 6355) from /etc/machine-id: stable across restarts and reboots."""
+    try:
+        with open("/etc/machine-id", encoding="ascii") as f:
+            ident = uuid.UUID(f.read().strip())
+    except (OSError, ValueError):
+        ident = uuid.uuid5(uuid.NAMESPACE_DNS, socket.gethostname())
+    return b"\x00\x04" + ident.bytes
 
 
 class PidFile:
@@ -83,20 +102,29 @@ class Daemon:
         self._flags: set[int] = set()
         self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self._fds_changed = False
+        self._next_ra = 0.0
         self._bind_queues()
 
     # --- setup -----------------------------------------------------------------
 
-    def _wanted_queues(self) -> set[int]:
-        return {self.config.dhcp_queue} if self.config.enable_dhcp else set()
+    def _wanted_queues(self) -> dict[int, int]:
+        """Queue number -> address family, for the services the config enables."""
+        config = self.config
+        wanted: dict[int, int] = {}
+        if config.enable_dhcp:
+            wanted[config.dhcp_queue] = socket.AF_INET
+        if config.enable_ipv6:
+            for number in (config.rs_queue, config.ns_queue, config.dhcpv6_queue):
+                wanted[number] = socket.AF_INET6
+        return wanted
 
     def _bind_queues(self) -> None:
         wanted = self._wanted_queues()
-        for number in set(self.queues) - wanted:
+        for number in set(self.queues) - set(wanted):
             self.queues.pop(number).unbind()
             log.info("unbound NFQUEUE %d", number)
-        for number in sorted(wanted - set(self.queues)):
-            queue = NetfilterQueue()
+        for number in sorted(set(wanted) - set(self.queues)):
+            queue = NetfilterQueue(af=wanted[number])
             try:
                 queue.bind(number, self._callback(number), max_len=QUEUE_MAXLEN)
             except OSError as exc:
@@ -190,10 +218,43 @@ class Daemon:
                 poller.register(fd, select.POLLIN)
             self._fds_changed = False
             while not self._fds_changed:
-                for fd, _events in poller.poll():
+                for fd, _events in poller.poll(self._timeout_ms()):
                     handlers[fd]()
                 if self._flags and not self._handle_flags():
                     return
+                if self.config.enable_ipv6 and time.monotonic() >= self._next_ra:
+                    self._ra_round()
+
+    def _timeout_ms(self) -> int | None:
+        if not self.config.enable_ipv6:
+            return None
+        return max(0, int((self._next_ra - time.monotonic()) * 1000) + 1)
+
+    def _ra_round(self) -> None:
+        """Unsolicited RAs to every IPv6 binding (RFC 4861 6.2.4), jittered (6.2.1)."""
+        for binding in self.table.values():
+            self._send_ra(binding)
+        self._next_ra = time.monotonic() + self.config.ra_period * random.uniform(0.9, 1.1)
+
+    def _send_ra(self, binding: Binding) -> None:
+        """One RA on one TAP; a missing or failing interface only skips itself."""
+        if binding.subnet6 is None:
+            return
+        mac = self.links.mac_of(binding.indev or binding.name)
+        if mac is None:
+            log.debug("no RA on %s: interface absent", binding.name)
+            return
+        frame = unsolicited_ra(binding, self.config, mac)
+        if frame is None:
+            return
+        try:
+            self.injector.send(frame)
+        except OSError as exc:
+            self.counters["send-error"] += 1
+            log.debug("no RA on %s: %s", binding.name, exc)
+            return
+        self.counters["ra-periodic"] += 1
+        log.debug("unsolicited RA on %s", binding.name)
 
     def _drain_wakeup(self) -> None:
         with contextlib.suppress(BlockingIOError):
@@ -243,7 +304,13 @@ class Daemon:
         log.info("counters: %s", ", ".join(f"{k}={v}" for k, v in sorted(self.counters.items())))
 
     def _table_changed(self, table: BindingTable) -> None:
-        self.table = table
+        old, self.table = self.table, table
+        if not self.config.enable_ipv6:
+            return
+        # A new or changed IPv6 binding is advertised at once, not a period later.
+        for name, binding in table.items():
+            if binding.subnet6 is not None and old.get(name) != binding:
+                self._send_ra(binding)
 
     def close(self) -> None:
         for queue in self.queues.values():

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import IntEnum
 
@@ -118,14 +118,17 @@ def encode_status(status: Status, message: str) -> bytes:
 
 
 def encode_ia_na(
-    iaid: bytes, t1: int, t2: int, address: bytes | None, preferred: int, valid: int
+    iaid: bytes, t1: int, t2: int, addresses: Sequence[tuple[bytes, int, int]]
 ) -> bytes:
-    """IA_NA with one IAADDR, or with NoAddrsAvail when there is no address to give."""
-    if address is None:
+    """IA_NA with an IAADDR per (address, preferred, valid), or NoAddrsAvail if none."""
+    if not addresses:
         inner = encode_status(Status.NO_ADDRS_AVAIL, "no IPv6 address in this binding")
         return encode_option(Option.IA_NA, iaid + bytes(8) + inner)
-    iaaddr = encode_option(Option.IAADDR, address + struct.pack("!II", preferred, valid))
-    return encode_option(Option.IA_NA, iaid + struct.pack("!II", t1, t2) + iaaddr)
+    iaaddrs = b"".join(
+        encode_option(Option.IAADDR, address + struct.pack("!II", preferred, valid))
+        for address, preferred, valid in addresses
+    )
+    return encode_option(Option.IA_NA, iaid + struct.pack("!II", t1, t2) + iaaddrs)
 
 
 def build_dhcp6(msg_type: MessageType, xid: bytes, options: Iterable[bytes]) -> bytes:

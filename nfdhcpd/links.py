@@ -39,6 +39,10 @@ class Links:
         self._cache[ifindex] = (now + _TTL, name, mac)
         return name, mac
 
+    def mac_of(self, name: str) -> bytes | None:
+        """MAC of interface `name` now (uncached: periodic work, not the packet path)."""
+        return self._mac(name)
+
     def _mac(self, name: str) -> bytes | None:
         try:
             ifreq = fcntl.ioctl(self._sockfd, _SIOCGIFHWADDR, struct.pack("256s", name.encode()))

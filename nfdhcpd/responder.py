@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
-from . import reply4
+from . import reply4, reply6
 from .binding import Binding
 from .config import Config
 from .decision import Decision, Frame, Inbound, Verdict
@@ -69,4 +69,11 @@ Service = Callable[[Inbound, Binding, Config], Decision]
 def _service(queue: int, config: Config) -> Service | None:
     if config.enable_dhcp and queue == config.dhcp_queue:
         return reply4.serve
+    if config.enable_ipv6:
+        services6: dict[int, Service] = {
+            config.rs_queue: reply6.serve_rs,
+            config.ns_queue: reply6.serve_ns,
+            config.dhcpv6_queue: reply6.serve_dhcp6,
+        }
+        return services6.get(queue)
     return None
