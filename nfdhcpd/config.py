@@ -161,7 +161,7 @@ _SCHEMA: dict[str, dict[str, tuple[str, Callable[[str], object]]]] = {
         "server_duid": ("server_duid", _duid),
     },
 }
-_MAY_BE_EMPTY = frozenset({"nameservers", "domain", "ntp_servers", "domains"})
+_MAY_BE_EMPTY = frozenset({"nameservers", "domain", "ntp_servers", "domains", "server_duid"})
 # GRNET's later releases had enable_dhcpv6 instead of mode: no means RAs only.
 _LEGACY = {("ipv6", "enable_dhcpv6")}
 
