@@ -46,8 +46,12 @@ T = TypeVar("T")
 
 def valid_ifname(name: str) -> bool:
     """Linux dev_valid_name(): 1 to 15 bytes, not . or .., no '/', ':' or whitespace."""
+    try:
+        size = len(name.encode())
+    except UnicodeEncodeError:  # undecodable bytes in a directory entry
+        return False
     return (
-        0 < len(name.encode()) < 16
+        0 < size < 16
         and name not in (".", "..")
         and not any(c in "/:" or c.isspace() for c in name)
         and name.isprintable()

@@ -56,6 +56,14 @@ class Config:
     server_duid: bytes = b""  # empty: derived from /etc/machine-id by the daemon
     warnings: tuple[str, ...] = field(default=(), compare=False)
 
+    @property
+    def rebinding_time(self) -> int:
+        """T2: 7/8 of the lease (RFC 2131 4.4.5), kept above T1 when lease_renewal is long."""
+        t2 = self.lease_lifetime * 7 // 8
+        if t2 <= self.lease_renewal:
+            t2 = (self.lease_renewal + self.lease_lifetime) // 2
+        return t2
+
 
 _BOOLS = {"1": True, "yes": True, "true": True, "on": True}
 _BOOLS |= {"0": False, "no": False, "false": False, "off": False}
@@ -215,13 +223,14 @@ def _check_consistency(config: Config, parser: configparser.ConfigParser) -> Non
     def raw(section: str, key: str) -> str | None:
         return parser.get(section, key, fallback=None)
 
-    if config.lease_renewal >= config.lease_lifetime:
+    if config.lease_renewal >= config.lease_lifetime - 1:
         raise ConfigError(
             config.path,
             "dhcp",
             "lease_renewal",
             raw("dhcp", "lease_renewal"),
-            f"must be shorter than lease_lifetime ({config.lease_lifetime}), RFC 2131 4.4.5",
+            f"must be at least 2 s shorter than lease_lifetime ({config.lease_lifetime}) "
+            "to leave room for the rebinding time, RFC 2131 4.4.5",
         )
     queues: dict[int, str] = {}
     if config.enable_dhcp:

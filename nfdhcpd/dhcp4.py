@@ -125,7 +125,10 @@ def parse_dhcp(data: bytes) -> DhcpMessage:
         raise MalformedPacket("bootp.cookie", FIXED_LEN, "no DHCP magic cookie")
     options: dict[int, bytes] = {}
     _pull_options(data, FIXED_LEN + 4, len(data), options, "options")
-    overload = options.get(Option.OVERLOAD, b"\0")[0]
+    overload_raw = options.get(Option.OVERLOAD, b"\0")
+    if len(overload_raw) != 1:
+        raise MalformedPacket("options.overload", FIXED_LEN + 4, "option 52 must be 1 byte")
+    overload = overload_raw[0]
     if overload & 1:  # RFC 2132 9.3: the 'file' field carries options
         _pull_options(data, 108, 236, options, "file")
     if overload & 2:

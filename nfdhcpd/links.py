@@ -1,8 +1,9 @@
 """Interface names and MACs by ifindex, as NFQUEUE reports interfaces by index.
 
 Entries are keyed by ifindex, which the kernel never reuses soon, so a recreated
-TAP (new ifindex) is always looked up afresh; a short lifetime also catches a MAC
-changed in place or a renamed device.
+TAP (new ifindex) is always looked up afresh; a one-second lifetime also catches a
+MAC changed in place (a bridge's MAC follows its ports) or a renamed device, while
+a boot storm still costs two ioctls per interface per second, not per packet.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import time
 from collections.abc import Callable
 
 _SIOCGIFHWADDR = 0x8927  # linux/sockios.h
-_TTL = 5.0
+_TTL = 1.0
 
 
 class Links:

@@ -179,9 +179,7 @@ def _encode_reply_options(x: _Exchange, mtype: MessageType, *, lease: bool) -> b
         return b"".join(dhcp4.encode_option(c, v) for c, v in head)
     if lease:
         config = x.config
-        t2 = config.lease_lifetime * 7 // 8
-        if t2 <= config.lease_renewal:
-            t2 = (config.lease_renewal + config.lease_lifetime) // 2
+        t2 = config.rebinding_time
         head += [
             (Option.LEASE_TIME, config.lease_lifetime.to_bytes(4, "big")),
             (Option.RENEWAL_TIME, config.lease_renewal.to_bytes(4, "big")),

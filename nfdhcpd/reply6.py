@@ -224,9 +224,7 @@ def _ia_options(x: _Exchange) -> list[bytes]:
     """One IA_NA per IA_NA asked for, each with the binding's address (RFC 8415 18.3)."""
     ours = address6(x.binding)
     config = x.config
-    t2 = config.lease_lifetime * 7 // 8
-    if t2 <= config.lease_renewal:
-        t2 = (config.lease_renewal + config.lease_lifetime) // 2
+    t2 = config.rebinding_time
     out = []
     for raw in x.request.options.get(Option.IA_NA, []):
         ia = dhcp6.parse_ia_na(raw)

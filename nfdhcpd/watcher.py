@@ -98,8 +98,13 @@ class Watcher(pyinotify.ProcessEvent):  # type: ignore[misc]
 
     def read(self) -> None:
         """Handle whatever inotify has queued; call when its fd is readable."""
-        self._notifier.read_events()
-        self._notifier.process_events()
+        try:
+            self._notifier.read_events()
+            self._notifier.process_events()
+        except UnicodeDecodeError as exc:
+            # pyinotify decodes names strictly; a name that is not UTF-8 costs the batch
+            log.error("undecodable file name in %s (%s): rescanning", self.datapath, exc)
+            self._rescan = True
         if self._rescan:
             self._rescan = False
             self._pending.clear()
@@ -116,11 +121,12 @@ class Watcher(pyinotify.ProcessEvent):  # type: ignore[misc]
             self._pending.clear()
             self._swap(BindingTable(entries))
 
+    def process_IN_Q_OVERFLOW(self, event: pyinotify.Event) -> None:
+        """pyinotify routes overflow here, not to process_default."""
+        self._rescan = True
+
     def process_default(self, event: pyinotify.Event) -> None:
         mask = event.mask
-        if mask & pyinotify.IN_Q_OVERFLOW:
-            self._rescan = True
-            return
         if mask & (pyinotify.IN_DELETE_SELF | pyinotify.IN_MOVE_SELF | pyinotify.IN_IGNORED):
             log.error("state directory %s vanished; bindings frozen until SIGHUP", self.datapath)
             return

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 BROADCAST_MAC = b"\xff" * 6
@@ -25,15 +26,14 @@ def mac_text(mac: bytes) -> str:
     return ":".join(f"{b:02x}" for b in mac)
 
 
+_MAC = re.compile(r"[0-9A-Fa-f]{2}([:-])[0-9A-Fa-f]{2}(\1[0-9A-Fa-f]{2}){4}")
+
+
 def parse_mac(text: str) -> bytes:
     """Parse `aa:bb:cc:dd:ee:ff` (or with dashes); raise ValueError naming the input."""
-    parts = text.replace("-", ":").split(":")
-    if len(parts) != 6 or not all(len(p) == 2 for p in parts):
+    if not _MAC.fullmatch(text):
         raise ValueError(f"not a MAC address: {text!r}")
-    try:
-        return bytes(int(p, 16) for p in parts)
-    except ValueError:
-        raise ValueError(f"not a MAC address: {text!r}") from None
+    return bytes.fromhex(text.replace("-", "").replace(":", ""))
 
 
 def encode_domain_list(names: Sequence[str]) -> bytes:
