@@ -1,0 +1,446 @@
+"""DHCPv4 end to end: real clients in VM namespaces, nfdhcpd in a hypervisor namespace.
+
+Every test that takes `site` runs twice: on a routed TAP (`-i tap+` rule, INDEV = the
+TAP) and on a bridged TAP (`-m physdev --physdev-in tap+` rule, INDEV = br0). Each
+test builds its own VMs and bindings and removes them afterwards; the daemon is shared
+per topology and must survive every test. "Gets nothing" tests put a dnsmasq next to
+the VM, so they tell nfdhcpd's DROP apart from an ACCEPT that nobody answered.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import time
+from collections.abc import Callable, Iterator
+from ipaddress import IPv4Address, IPv4Interface, IPv4Network
+from pathlib import Path
+
+import pytest
+
+from . import netns
+from .conftest import Site
+from .netns import BindingSpec, ClientRun, Daemon, DaemonDirs, Lease
+
+pytestmark = pytest.mark.e2e
+
+SERVER_ID = IPv4Address("192.0.2.1")
+CONFIG_DNS = (IPv4Address("192.0.2.2"), IPv4Address("192.0.2.3"))
+CONFIG_DOMAIN = "example.com"
+LEASE_TIME = 604800
+#: The dnsmasq stand-in for "another DHCP server on the host" and what it hands out.
+OTHER_SERVER = netns.PASSTHROUGH_NET.ip
+OTHER_LEASE = IPv4Interface("10.99.0.77/24")
+FIXTURES = Path(__file__).parent / "fixtures"
+CLIENTS = ("udhcpc", "dhclient", "dhcpcd")
+QUEUE = 42
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def expected_lease(
+    b: BindingSpec,
+    *,
+    dns: tuple[IPv4Address, ...] = CONFIG_DNS,
+    domain: str = CONFIG_DOMAIN,
+    search: tuple[str, ...] = (),
+) -> Lease:
+    assert b.ip and b.subnet and b.gateway
+    return Lease(
+        address=IPv4Interface(f"{b.ip}/{IPv4Network(b.subnet).prefixlen}"),
+        routers=() if b.private else (IPv4Address(b.gateway),),
+        dns=dns,
+        domain=domain,
+        search=search,
+        hostname=b.hostname,
+        mtu=b.mtu,
+        lease_time=LEASE_TIME,
+        server_id=SERVER_ID,
+    )
+
+
+def assert_lease(run: ClientRun, expected: Lease) -> None:
+    assert run.lease is not None, f"no lease: {run.describe()}"
+    got = run.lease
+    if not expected.search:  # option 119 is optional unless the test asks for it
+        got = dataclasses.replace(got, search=())
+    assert got == expected, run.describe()
+
+
+def assert_applied(run: ClientRun, expected: Lease) -> None:
+    """What the client's own scripts configured in the VM, read back from the kernel."""
+    applied = run.applied
+    assert applied is not None, run.describe()
+    assert applied.addresses == (expected.address,), run.describe()
+    assert applied.default_gateway == (expected.routers[0] if expected.routers else None)
+    if expected.mtu is not None:
+        # dhclient-script sets the link MTU; dhcpcd puts option 26 on its routes instead.
+        assert expected.mtu in (applied.link_mtu, applied.route_mtu), applied
+    assert applied.nameservers == expected.dns
+    assert expected.domain in applied.search
+    # dhcpcd's hostname hook makes an FQDN of HOSTNAME and the domain option.
+    assert applied.hostname in (expected.hostname, f"{expected.hostname}.{expected.domain}")
+
+
+def assert_nothing(run: ClientRun) -> None:
+    assert run.lease is None, f"unexpected lease {run.lease}: {run.describe()}"
+    assert run.returncode != 0, run.describe()
+
+
+def assert_other_server_lease(run: ClientRun) -> None:
+    assert run.lease is not None, f"no lease from the other server: {run.describe()}"
+    assert run.lease.address == OTHER_LEASE, run.lease
+    assert run.lease.server_id == OTHER_SERVER, run.lease
+
+
+def queued(site: Site) -> int:
+    """Packets the kernel has handed to the daemon's queue so far (its id sequence)."""
+    return site.hv.queue_stats()[QUEUE].id_sequence
+
+
+def lease_until(
+    vm: netns.VM, done: Callable[[Lease | None], bool], *, timeout: float = 5.0
+) -> ClientRun:
+    """Ask with udhcpc (one DISCOVER each time) until `done(lease)`; return the last run.
+
+    For live changes: the daemon applies them asynchronously (in milliseconds), and a
+    request racing the change may still see the old state.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        run = vm.udhcpc(tries=1, interval=1)
+        if done(run.lease) or time.monotonic() > deadline:
+            return run
+
+
+def has_address(address: IPv4Interface) -> Callable[[Lease | None], bool]:
+    return lambda lease: lease is not None and lease.address == address
+
+
+def wait_for_log(daemon: Daemon, pattern: str, *, timeout: float = 1.0) -> bool:
+    """Best effort ordering help: wait until the daemon logged `pattern`, at most
+    `timeout` seconds. Never fails, so a changed log wording cannot break a test."""
+    try:
+        netns.wait_for(lambda: re.search(pattern, daemon.log()), timeout=timeout, what=pattern)
+    except TimeoutError:
+        return False
+    return True
+
+
+# ------------------------------------------------------------------ 1. clients, exactly
+
+
+@pytest.mark.parametrize("client", CLIENTS)
+def test_client_configures_exactly_the_binding(site: Site, client: str) -> None:
+    vm = site.vm()
+    binding = site.binding(vm)
+    site.daemon.write_binding(vm.tap, binding)
+
+    run: ClientRun = getattr(vm, client)()
+
+    expected = expected_lease(binding)
+    assert_lease(run, expected)
+    if client != "udhcpc":
+        assert_applied(run, expected)
+
+
+def test_per_binding_dns_and_domain_override_config(site: Site) -> None:
+    vm = site.vm()
+    binding = site.binding(vm, dns=("198.51.100.53", "198.51.100.54"), domain="vm.example.net")
+    site.daemon.write_binding(vm.tap, binding)
+
+    run = vm.dhclient()
+
+    expected = expected_lease(
+        binding,
+        dns=(IPv4Address("198.51.100.53"), IPv4Address("198.51.100.54")),
+        domain="vm.example.net",
+    )
+    assert_lease(run, expected)
+    assert_applied(run, expected)
+
+
+def test_private_binding_gets_no_router(site: Site) -> None:
+    vm = site.vm()
+    binding = site.binding(vm, private=True)
+    site.daemon.write_binding(vm.tap, binding)
+
+    run = vm.udhcpc()
+
+    assert_lease(run, expected_lease(binding))
+    assert run.env.get("router", "") == ""
+
+
+# ------------------------------------------------------------ 2. wrong MAC, wrong INDEV
+
+
+def test_wrong_mac_gets_nothing(site: Site) -> None:
+    vm = site.vm()
+    site.daemon.write_binding(vm.tap, site.binding(vm, mac="52:54:00:ff:ff:01"))
+    site.passthrough_server(vm)  # an ACCEPT instead of a DROP would get its answer
+    before = queued(site)
+
+    run = vm.udhcpc(tries=2)
+
+    assert_nothing(run)
+    assert queued(site) - before >= 2, "the DISCOVERs never reached the daemon's queue"
+
+
+def test_wrong_indev_gets_nothing(site: Site) -> None:
+    vm = site.vm()
+    # Routed: INDEV names another device. Bridged: INDEV names the TAP, but a bridged
+    # packet's logical in-device is the bridge.
+    indev = vm.tap if site.bridged else "br7"
+    site.daemon.write_binding(vm.tap, site.binding(vm, indev=indev))
+    site.passthrough_server(vm)
+
+    run = vm.udhcpc(tries=2)
+
+    assert_nothing(run)
+
+
+def test_empty_indev_is_not_checked(site: Site) -> None:
+    vm = site.vm()  # INDEV="" is what Ganeti writes for Open vSwitch ports
+    binding = site.binding(vm, indev=None)
+    site.daemon.write_binding(vm.tap, binding)
+    assert binding.render().startswith("INDEV=\n")
+
+    run = vm.udhcpc()
+
+    assert_lease(run, expected_lease(binding))
+
+
+def test_macspoof_binding_serves_another_mac(site: Site) -> None:
+    vm = site.vm()
+    binding = site.binding(vm, mac="52:54:00:ff:ff:02", macspoof=True)
+    site.daemon.write_binding(vm.tap, binding)
+
+    run = vm.udhcpc()
+
+    assert_lease(run, expected_lease(binding))
+
+
+@pytest.mark.parametrize("broadcast", [False, True], ids=["unicast", "broadcast-flag"])
+def test_reply_addressing(site: Site, broadcast: bool) -> None:
+    """RFC 2131 section 4.1: broadcast bit set -> to ff:ff:ff:ff:ff:ff / 255.255.255.255,
+    else unicast to chaddr / yiaddr; the L2 source is the TAP's MAC (the bridge's when
+    bridged) and the IP source is server_ip."""
+    vm = site.vm()
+    binding = site.binding(vm)
+    site.daemon.write_binding(vm.tap, binding)
+
+    with vm.sniff_dhcp_replies() as frames:
+        run = vm.udhcpc(broadcast=broadcast)
+
+    assert_lease(run, expected_lease(binding))
+    assert len(frames) >= 2, frames  # OFFER and ACK
+    source = site.hv.mac(site.hv.bridge if site.bridged and site.hv.bridge else vm.tap)
+    want_mac, want_ip = (
+        ("ff:ff:ff:ff:ff:ff", IPv4Address("255.255.255.255"))
+        if broadcast
+        else (vm.mac, expected_lease(binding).address.ip)
+    )
+    for frame in frames:
+        assert frame.src_mac == source, frames
+        assert frame.src_ip == SERVER_ID, frames
+        assert (frame.dst_mac, frame.dst_ip) == (want_mac, want_ip), frames
+
+
+# ----------------------------------------------------------------- 3. pass-through
+
+
+def test_unbound_tap_passes_through_to_host_server(site: Site) -> None:
+    unbound = site.vm()
+    site.passthrough_server(unbound, reserved_ip=str(OTHER_LEASE.ip))
+    bound = site.vm()  # on the same bridge when bridged: dnsmasq hears it too
+    binding = site.binding(bound)
+    site.daemon.write_binding(bound.tap, binding)
+    rule_before, queue_before = site.hv.rule_packets(QUEUE), queued(site)
+
+    passed = unbound.udhcpc()
+    served = bound.udhcpc()
+
+    assert_other_server_lease(passed)
+    assert site.hv.rule_packets(QUEUE) > rule_before, "the NFQUEUE rule never matched"
+    assert queued(site) > queue_before, "the daemon never saw the request it let through"
+    assert_lease(served, expected_lease(binding))
+
+
+# ---------------------------------------------------------------- 4. live changes
+
+
+def test_binding_added_live(site: Site) -> None:
+    vm = site.vm()
+    site.passthrough_server(vm)
+    assert_other_server_lease(vm.udhcpc())  # no binding yet: not ours
+    binding = site.binding(vm)
+
+    site.daemon.write_binding(vm.tap, binding)
+    run = lease_until(vm, has_address(expected_lease(binding).address))
+
+    assert_lease(run, expected_lease(binding))
+
+
+def test_binding_written_in_place_live(site: Site) -> None:
+    vm = site.vm()
+    binding = site.binding(vm)
+
+    site.daemon.write_binding(vm.tap, binding, atomic=False)
+    run = lease_until(vm, has_address(expected_lease(binding).address))
+
+    assert_lease(run, expected_lease(binding))
+
+
+def test_binding_replaced_by_rename_live(site: Site) -> None:
+    vm = site.vm()
+    first = site.binding(vm)
+    site.daemon.write_binding(vm.tap, first)
+    assert_lease(vm.udhcpc(), expected_lease(first))
+    net = IPv4Network(first.subnet or "")
+    second = site.binding(vm, ip=str(net[500]), hostname=f"{first.hostname}-renamed", mtu=1360)
+
+    site.daemon.write_binding(vm.tap, second)  # .tapN.tmp renamed over tapN
+    run = lease_until(vm, has_address(expected_lease(second).address))
+
+    assert_lease(run, expected_lease(second))
+
+
+@pytest.mark.parametrize("how", ["unlink", "move-out"])
+def test_binding_deleted_live_passes_through(site: Site, how: str) -> None:
+    vm = site.vm()
+    binding = site.binding(vm)
+    site.daemon.write_binding(vm.tap, binding)
+    site.passthrough_server(vm)
+    assert_lease(vm.udhcpc(), expected_lease(binding))  # ours, although dnsmasq listens
+
+    path = site.daemon.binding_path(vm.tap)
+    if how == "unlink":
+        path.unlink()
+    else:
+        path.rename(path.parent.parent / f"{vm.tap}.moved-out")
+    run = lease_until(vm, has_address(OTHER_LEASE))
+
+    assert_other_server_lease(run)
+
+
+# ------------------------------------------------------ 5., 6. TAPs coming and going
+
+
+def test_binding_written_before_its_tap_exists(site: Site) -> None:
+    vm = site.vm(link=False)
+    binding = site.binding(vm)
+    site.daemon.write_binding(vm.tap, binding)
+    wait_for_log(site.daemon, rf"\b{vm.tap}\b")  # let the daemon load it TAP-less first
+
+    site.hv.create_link(vm)
+    run = vm.udhcpc()
+
+    assert_lease(run, expected_lease(binding))
+
+
+def test_recreated_tap_keeps_working(site: Site) -> None:
+    vm = site.vm()
+    binding = site.binding(vm)
+    site.daemon.write_binding(vm.tap, binding)
+    assert_lease(vm.udhcpc(), expected_lease(binding))
+    old_ifindex = site.hv.ifindex(vm.tap)
+
+    site.hv.delete_link(vm)
+    new_ifindex = site.hv.create_link(vm)
+    run = vm.udhcpc()
+
+    assert new_ifindex != old_ifindex
+    assert_lease(run, expected_lease(binding))
+
+
+# ------------------------------------------------------ 7. GRNET's README sample, verbatim
+
+SAMPLE_MAC = "aa:6b:39:22:33:44"
+#: Until IPv6 lands in nfdhcpd the sample runs with `enable_ipv6 = no`.
+SAMPLE_ENABLE_IPV6 = "no"
+
+
+def sample_config(dirs: DaemonDirs) -> str:
+    """GRNET's sample config with only its three paths (and enable_ipv6) substituted."""
+    text = (FIXTURES / "grnet-nfdhcpd.conf").read_text()
+    for old, new in (
+        ("/var/run/nfdhcpd/nfdhcpd.pid", dirs.pidfile),
+        ("/var/lib/nfdhcpd", dirs.datapath),
+        ("/var/log/nfdhcpd", dirs.logdir),
+    ):
+        assert text.count(old) == 1, old
+        text = text.replace(old, str(new))
+    text, count = re.subn(r"(?m)^enable_ipv6 = yes$", f"enable_ipv6 = {SAMPLE_ENABLE_IPV6}", text)
+    assert count == 1
+    assert "lease_renewal = 3600 \t# 1 hour" in text  # the tab survived
+    return text
+
+
+@pytest.fixture(scope="module")
+def sample_hv(e2e_ready: None) -> Iterator[netns.Hypervisor]:
+    with netns.hypervisor("routed", label="hv-sample") as hv:
+        yield hv
+
+
+def test_grnet_readme_sample_loads_and_serves(sample_hv: netns.Hypervisor) -> None:
+    hv = sample_hv
+    # The binding is in datapath before the daemon starts and before tap10 exists.
+    daemon = hv.start_daemon(sample_config, queues=(QUEUE,))
+    sample = (FIXTURES / "grnet-tap10").read_text()
+    assert "\nPRIVATE=\n" in sample and 'TAGS=""' in sample
+    daemon.write_binding("tap10", sample)
+    vm = hv.add_vm("tap10", SAMPLE_MAC)
+
+    try:
+        runs = [vm.udhcpc(), vm.dhclient()]
+    finally:
+        status = daemon.stop()
+        log = daemon.log()
+
+    expected = Lease(
+        address=IPv4Interface("192.0.2.100/24"),
+        routers=(IPv4Address("192.0.2.1"),),
+        dns=CONFIG_DNS,
+        domain="example.com",
+        search=(),
+        hostname="testing-vm",
+        mtu=None,
+        lease_time=LEASE_TIME,
+        server_id=SERVER_ID,
+    )
+    for run in runs:
+        assert_lease(run, expected)
+    assert_applied(runs[1], expected)
+    assert status == 0, f"nfdhcpd exited {status} on SIGTERM:\n{log}"
+
+
+# ------------------------------------------------------------------------ 8. perfdhcp
+
+PERF_RATE = 1000
+PERF_SECONDS = 5
+
+
+def test_perfdhcp_relay_exchanges_without_drops(site: Site) -> None:
+    vm = site.vm()
+    binding = site.binding(vm)
+    site.daemon.write_binding(vm.tap, binding)
+    assert_lease(vm.udhcpc(), expected_lease(binding))  # binding live before the load
+    # perfdhcp is a relay: giaddr = this address, replies expected there on port 67.
+    vm.add_address(expected_lease(binding).address)
+    stats_before = site.hv.queue_stats()[QUEUE]
+
+    report = vm.perfdhcp(rate=PERF_RATE, seconds=PERF_SECONDS)
+
+    stats_after = site.hv.queue_stats()[QUEUE]
+    print(f"perfdhcp {site.mode}: rate {report.rate}/s, {dict(report.exchanges)}")
+    assert report.exchanges.keys() >= {"DISCOVER-OFFER", "REQUEST-ACK"}, report.output
+    for name in ("DISCOVER-OFFER", "REQUEST-ACK"):
+        stats = report.exchanges[name]
+        assert stats.sent > 0, report.output
+        assert stats.drops == 0, f"{name}: {stats}\n{report.output}"
+        assert stats.received == stats.sent, f"{name}: {stats}\n{report.output}"
+    # perfdhcp paces DISCOVERs at the asked rate whatever the answers: the load was real.
+    assert report.exchanges["DISCOVER-OFFER"].sent >= 0.8 * PERF_RATE * PERF_SECONDS
+    assert stats_after.dropped == stats_before.dropped, "the kernel queue overflowed"
+    assert stats_after.user_dropped == stats_before.user_dropped
