@@ -11,12 +11,20 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from ipaddress import IPv4Address
+from ipaddress import IPv4Address, IPv6Address
 from pathlib import Path
 from typing import Any
 
 from scapy.layers.dhcp import BOOTP, DHCP
+from scapy.layers.dhcp6 import DUID_LL
 from scapy.layers.inet import IP, UDP
+from scapy.layers.inet6 import (
+    ICMPv6ND_NS,
+    ICMPv6ND_RS,
+    ICMPv6NDOptSrcLLAddr,
+    IPv6,
+    in6_chksum,
+)
 from scapy.layers.l2 import Ether
 from scapy.packet import Raw
 
@@ -426,3 +434,138 @@ def all_codes(options: Iterable[tuple[int, bytes]]) -> list[int]:
         if not codes or codes[-1] != code:
             codes.append(code)
     return codes
+
+
+# --- IPv6: Router and Neighbor Solicitations, DHCPv6 -------------------------------
+
+RS_QUEUE = 43
+NS_QUEUE = 44
+DHCP6_QUEUE = 45
+SUBNET6 = "2001:db8:aaaa:bbbb::/64"
+GATEWAY6 = "2001:db8:aaaa:bbbb::1"
+VM_EUI64 = "2001:db8:aaaa:bbbb:a86b:39ff:fe22:3344"  # the GRNET sample's EUI64
+VM_LL = "fe80::a86b:39ff:fe22:3344"
+TAP_LL = "fe80::ff:fe00:fe"  # modified EUI-64 link-local of TAP_MAC, worked out by hand
+OTHER6 = "2001:db8:aaaa:bbbb::77"  # another address of SUBNET6
+OFF_LINK6 = "2001:db8:ffff::5"
+UNSPEC6 = "::"
+ALL_NODES6 = "ff02::1"
+ALL_ROUTERS6 = "ff02::2"
+ALL_DHCP6 = "ff02::1:2"
+#: A DUID-UUID (RFC 6355): type 4, then 16 bytes.
+SERVER_DUID = bytes.fromhex("0004") + bytes(range(16))
+NAMESERVERS6 = ("2001:db8:100::1", "2001:db8:200::2")
+
+V6_CONFIG = make_config(
+    server_duid=SERVER_DUID,
+    nameservers6=tuple(IPv6Address(a) for a in NAMESERVERS6),
+    domains6=("example.com",),
+)
+
+
+def solicited_node6(address: str) -> str:
+    """ff02::1:ffXX:XXXX, by hand from RFC 4291 section 2.7.1."""
+    low = IPv6Address(address).packed[13:]
+    return str(IPv6Address(IPv6Address("ff02::1:ff00:0").packed[:13] + low))
+
+
+def rs_request(
+    *, src: str = VM_LL, dst: str = ALL_ROUTERS6, hlim: int = 255, slla: str | None = VM_MAC_TEXT
+) -> bytes:
+    """A Router Solicitation built with scapy (the IPv6 packet NFQUEUE hands us)."""
+    pkt = IPv6(src=src, dst=dst, hlim=hlim) / ICMPv6ND_RS()
+    if slla is not None:
+        pkt = pkt / ICMPv6NDOptSrcLLAddr(lladdr=slla)
+    return bytes(pkt)
+
+
+def ns_request(
+    target: str,
+    *,
+    src: str = VM_LL,
+    dst: str | None = None,
+    hlim: int = 255,
+    slla: str | None = VM_MAC_TEXT,
+) -> bytes:
+    """A Neighbor Solicitation built with scapy; to the target's solicited-node group."""
+    pkt = IPv6(src=src, dst=dst or solicited_node6(target), hlim=hlim) / ICMPv6ND_NS(tgt=target)
+    if slla is not None and src != UNSPEC6:
+        pkt = pkt / ICMPv6NDOptSrcLLAddr(lladdr=slla)
+    return bytes(pkt)
+
+
+def dad_request(target: str) -> bytes:
+    """Duplicate address detection (RFC 4862 5.4.2): an NS from :: without SLLA."""
+    return ns_request(target, src=UNSPEC6, slla=None)
+
+
+def client_duid() -> Any:
+    """The VM's DUID-LL (RFC 8415 11.4), as a scapy layer."""
+    return DUID_LL(lladdr=VM_MAC_TEXT)
+
+
+CLIENT_DUID = bytes(client_duid())
+
+
+def dhcp6_request(
+    message: Any,
+    *options: Any,
+    src: str = VM_LL,
+    dst: str = ALL_DHCP6,
+    sport: int = 546,
+    dport: int = 547,
+) -> bytes:
+    """A DHCPv6 message (a scapy DHCP6_* layer) and its options, in IPv6/UDP."""
+    pkt = IPv6(src=src, dst=dst) / UDP(sport=sport, dport=dport) / message
+    for option in options:
+        pkt = pkt / option
+    return bytes(pkt)
+
+
+def assert_checksum6(packet: bytes) -> None:
+    """scapy recomputes the ICMPv6 or UDP checksum over the RFC 8200 pseudo-header."""
+    ip = IPv6(packet)
+    upper = bytearray(packet[40 : 40 + ip.plen])
+    offset = {58: 2, 17: 6}[ip.nh]
+    sent = int.from_bytes(upper[offset : offset + 2], "big")
+    upper[offset : offset + 2] = b"\0\0"
+    expected = in6_chksum(ip.nh, ip, bytes(upper))
+    if ip.nh == 17 and expected == 0:
+        expected = 0xFFFF
+    assert sent == expected, f"checksum {sent:#06x}, scapy says {expected:#06x}"
+
+
+def decode_frame6(data: bytes) -> Any:
+    """An IPv6 frame we built, decoded by scapy after the checks every frame must pass."""
+    pkt = Ether(data)
+    assert pkt.type == 0x86DD
+    ip = pkt[IPv6]
+    assert ip.version == 6
+    assert ip.plen == len(data) - 54, "no padding, payload length covers the frame"
+    assert ip.nh in (17, 58)
+    assert_checksum6(data[14:])
+    return pkt
+
+
+def decode_reply6(decision: Decision, *, tap: str = TAP) -> Any:
+    """The one frame of an answered IPv6 request, decoded by scapy."""
+    assert decision.verdict is Verdict.DROP, decision
+    assert len(decision.frames) == 1, decision
+    frame = decision.frames[0]
+    assert frame.ifname == tap
+    return decode_frame6(frame.data)
+
+
+def dhcp6_options(data: bytes) -> list[tuple[int, bytes]]:
+    """RFC 8415 section 21.1 TLVs, by hand, as a second opinion to scapy."""
+    found: list[tuple[int, bytes]] = []
+    pos = 0
+    while pos < len(data):
+        assert pos + 4 <= len(data), "truncated option header"
+        code = int.from_bytes(data[pos : pos + 2], "big")
+        length = int.from_bytes(data[pos + 2 : pos + 4], "big")
+        value = data[pos + 4 : pos + 4 + length]
+        assert len(value) == length, f"option {code} runs past the end"
+        found.append((code, value))
+        pos += 4 + length
+    return found
