@@ -90,10 +90,36 @@ class PidFile:
         os.close(self.fd)
 
 
+class LogBudget:
+    """One log line per key and period at its own level; the repeats go to debug.
+
+    A VM stuck in a DHCP loop, or a hostile one, would otherwise write a line per
+    packet: thousands a second, costing CPU and disk for every other VM.
+    """
+
+    def __init__(self, period: float = 60.0, max_keys: int = 65536) -> None:
+        self.period = period
+        self.max_keys = max_keys
+        self._keys: dict[tuple[str, str], list[float]] = {}
+
+    def spend(self, key: tuple[str, str], now: float) -> int | None:
+        """None: stay quiet. Else log, mentioning this many repeats kept quiet since."""
+        entry = self._keys.get(key)
+        if entry is not None and now < entry[0]:
+            entry[1] += 1
+            return None
+        if len(self._keys) >= self.max_keys:
+            self._keys.clear()
+        similar = int(entry[1]) if entry is not None else 0
+        self._keys[key] = [now + self.period, 0]
+        return similar
+
+
 class Daemon:
     def __init__(self, config: Config) -> None:
         self.config = config
         self.counters: Counter[str] = Counter()
+        self._log_budget = LogBudget()
         self.injector = Injector()
         self.links = Links(self.injector.fileno())
         self.queues: dict[int, NetfilterQueue] = {}
@@ -154,9 +180,10 @@ class Daemon:
         def on_packet(packet: Packet) -> None:
             verdict = Verdict.DROP
             try:
-                decision = responder.handle(self._inbound(number, packet), self.table, self.config)
+                inbound = self._inbound(number, packet)
+                decision = responder.handle(inbound, self.table, self.config)
                 verdict = decision.verdict
-                self._act(decision, packet)
+                self._act(decision, inbound)
             except Exception:
                 # A bug, not bad input (the core turns that into decisions): log it, count
                 # it, drop this packet and keep serving everyone else.
@@ -183,8 +210,9 @@ class Daemon:
             payload=packet.get_payload(),
         )
 
-    def _act(self, decision: Decision, packet: Packet) -> None:
-        self.counters[decision.event] += 1
+    def _act(self, decision: Decision, inbound: Inbound) -> None:
+        event = decision.event
+        self.counters[event] += 1
         for frame in decision.frames:
             try:
                 self.injector.send(frame)
@@ -192,14 +220,24 @@ class Daemon:
                 self.counters["send-error"] += 1
                 log.warning("cannot send on %s: %s (%s)", frame.ifname, exc, decision.reason)
                 return
-        if decision.event in _QUIET_EVENTS:
-            log.debug("%s: %s", decision.verdict.value, decision.reason)
-        elif decision.event in _WARN_EVENTS:
-            log.warning("%s: %s", decision.verdict.value, decision.reason)
+        if event in _QUIET_EVENTS:
+            level = logging.DEBUG
         else:
-            log.info("%s", decision.reason)
-        if log.isEnabledFor(logging.DEBUG):
-            _debug_dump(packet.get_payload(), decision)
+            level = logging.WARNING if event in _WARN_EVENTS else logging.INFO
+            similar = self._log_budget.spend((inbound.tap, event), time.monotonic())
+            if similar is None:
+                level = logging.DEBUG
+            elif similar:
+                decision = dataclasses.replace(
+                    decision, reason=f"{decision.reason} (and {similar} like it before)"
+                )
+        if log.isEnabledFor(level):
+            if level == logging.INFO:  # an answer: the reason says what was sent
+                log.info("%s", decision.reason)
+            else:  # a refusal or a pass: say what became of the packet
+                log.log(level, "%s: %s", decision.verdict.value, decision.reason)
+            if log.isEnabledFor(logging.DEBUG):
+                _debug_dump(inbound, decision)
 
     # --- the loop --------------------------------------------------------------
 
@@ -327,11 +365,13 @@ def _runner(queue: NetfilterQueue) -> Callable[[], None]:
     return run
 
 
-def _debug_dump(payload: bytes, decision: Decision) -> None:
+def _debug_dump(inbound: Inbound, decision: Decision) -> None:
     """scapy's view of the request and of what we sent, for troubleshooting."""
     from scapy.layers.inet import IP
+    from scapy.layers.inet6 import IPv6
     from scapy.layers.l2 import Ether
 
-    log.debug("  request: %s", IP(payload).summary())
+    layer = IPv6 if inbound.payload[:1] and inbound.payload[0] >> 4 == 6 else IP
+    log.debug("  request: %r", layer(inbound.payload))
     for frame in decision.frames:
         log.debug("  reply on %s: %r", frame.ifname, Ether(frame.data))

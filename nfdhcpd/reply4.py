@@ -20,23 +20,107 @@ _BROADCAST4 = b"\xff\xff\xff\xff"
 _DEFAULT = IPv4Network("0.0.0.0/0")
 
 
+class _Kit:
+    """What replies to one binding share, encoded once per binding and config.
+
+    A boot storm or a looping client asks the same thing over and over: the options,
+    the lease times and the texts for the log are the binding's, not the packet's.
+    """
+
+    __slots__ = (
+        "binding",
+        "blocks",
+        "config",
+        "ip",
+        "ip_text",
+        "lease",
+        "mac_text",
+        "options",
+        "order",
+        "server_id",
+        "server_id_option",
+        "subnet",
+    )
+
+    def __init__(self, binding: Binding, config: Config, ip: IPv4Address, subnet: IPv4Network):
+        self.binding = binding
+        self.config = config
+        self.ip = ip.packed
+        self.ip_text = str(ip)
+        self.subnet = subnet
+        self.mac_text = mac_text(binding.mac)
+        self.server_id = _server_id(binding, config)
+        self.server_id_option = dhcp4.encode_option(Option.SERVER_ID, self.server_id)
+        self.lease = b"".join(
+            dhcp4.encode_option(code, seconds.to_bytes(4, "big"))
+            for code, seconds in (
+                (Option.LEASE_TIME, config.lease_lifetime),
+                (Option.RENEWAL_TIME, config.lease_renewal),
+                (Option.REBINDING_TIME, config.rebinding_time),
+            )
+        )
+        self.options = {
+            code: dhcp4.encode_option(code, value)
+            for code, value in _binding_options(binding, subnet, config)
+        }
+        self.order = sorted(self.options)
+        #: (parameter request list, room) -> the options chosen for it
+        self.blocks: dict[tuple[bytes, int], bytes] = {}
+
+    def block(self, wanted: bytes, room: int) -> bytes:
+        """The PRL's options in its order, then the rest, skipping what does not fit."""
+        key = (wanted, room)
+        block = self.blocks.get(key)
+        if block is None:
+            options = self.options
+            order = [c for c in dict.fromkeys(wanted) if c in options]
+            order += [c for c in self.order if c not in order]
+            chosen = bytearray()
+            for code in order:
+                option = options[code]
+                if len(option) <= room:  # skip what does not fit; a smaller one may still
+                    chosen += option
+                    room -= len(option)
+            block = bytes(chosen)
+            if len(self.blocks) >= _MAX_BLOCKS:  # a VM cycling through PRLs
+                self.blocks.clear()
+            self.blocks[key] = block
+        return block
+
+
+#: Kits by id(binding), checked by identity, so a replaced binding or a reloaded
+#: config gets a new kit; cleared wholesale when far larger than any table.
+_KITS: dict[int, _Kit] = {}
+_MAX_KITS = 65536
+_MAX_BLOCKS = 16
+
+
+def _kit(binding: Binding, config: Config, ip: IPv4Address, subnet: IPv4Network) -> _Kit:
+    kit = _KITS.get(id(binding))
+    if kit is None or kit.binding is not binding or kit.config is not config:
+        if len(_KITS) >= _MAX_KITS:
+            _KITS.clear()
+        kit = _KITS[id(binding)] = _Kit(binding, config, ip, subnet)
+    return kit
+
+
 @dataclass(frozen=True, slots=True)
 class _Exchange:
     """What every DHCPv4 reply handler needs to know about the request."""
 
     inbound: Inbound
-    binding: Binding
-    config: Config
+    kit: _Kit
     request: DhcpMessage
-    ip: IPv4Address
-    subnet: IPv4Network
-    server_id: bytes
     dst_ip: bytes
 
     def who(self) -> str:
-        return f"{self.inbound.tap}: {MessageType(self.request.msg_type or 0).name} from " + (
-            mac_text(self.request.client_mac)
-        )
+        request = self.request
+        mac = request.client_mac
+        client = self.kit.mac_text if mac == self.kit.binding.mac else mac_text(mac)
+        return f"{self.inbound.tap}: {_NAMES.get(request.msg_type or 0, '?')} from {client}"
+
+
+_NAMES = {t.value: t.name for t in MessageType}
 
 
 def serve(inbound: Inbound, binding: Binding, config: Config) -> Decision:
@@ -54,17 +138,9 @@ def serve(inbound: Inbound, binding: Binding, config: Config) -> Decision:
         )
     if binding.ip is None or binding.subnet is None:
         return Decision(Verdict.DROP, "no-ipv4", f"{inbound.tap}: binding has no IPv4 address")
-    exchange = _Exchange(
-        inbound,
-        binding,
-        config,
-        request,
-        binding.ip,
-        binding.subnet,
-        _server_id(binding, config),
-        udp.dst,
+    return handler(
+        _Exchange(inbound, _kit(binding, config, binding.ip, binding.subnet), request, udp.dst)
     )
-    return handler(exchange)
 
 
 def _server_id(binding: Binding, config: Config) -> bytes:
@@ -75,7 +151,7 @@ def _server_id(binding: Binding, config: Config) -> bytes:
 
 
 def _offer(x: _Exchange) -> Decision:
-    return _reply(x, MessageType.OFFER, f"OFFER {x.ip}")
+    return _reply(x, MessageType.OFFER, f"OFFER {x.kit.ip_text}")
 
 
 def _request(x: _Exchange) -> Decision:
@@ -84,7 +160,7 @@ def _request(x: _Exchange) -> Decision:
     server_id = options.get(Option.SERVER_ID)
     requested = options.get(Option.REQUESTED_IP)
     if server_id is not None:
-        if server_id != x.server_id:
+        if server_id != x.kit.server_id:
             return Decision(
                 Verdict.DROP,
                 "other-server",
@@ -100,9 +176,9 @@ def _request(x: _Exchange) -> Decision:
         state, asked = "INIT-REBOOT", requested
     else:
         raise MalformedPacket("options.option50", 240, "REQUEST without address or server-id")
-    if asked == x.ip.packed:
-        return _reply(x, MessageType.ACK, f"{state}: ACK {x.ip}")
-    return _reply(x, MessageType.NAK, f"{state}: NAK {_ip_text(asked)}, binding is {x.ip}")
+    if asked == x.kit.ip:
+        return _reply(x, MessageType.ACK, f"{state}: ACK {x.kit.ip_text}")
+    return _reply(x, MessageType.NAK, f"{state}: NAK {_ip_text(asked)}, binding is {x.kit.ip_text}")
 
 
 def _inform(x: _Exchange) -> Decision:
@@ -110,11 +186,13 @@ def _inform(x: _Exchange) -> Decision:
 
 
 def _decline(x: _Exchange) -> Decision:
-    return Decision(Verdict.DROP, "decline", f"{x.who()}: address conflict, the VM declined {x.ip}")
+    return Decision(
+        Verdict.DROP, "decline", f"{x.who()}: address conflict, the VM declined {x.kit.ip_text}"
+    )
 
 
 def _release(x: _Exchange) -> Decision:
-    return Decision(Verdict.DROP, "release", f"{x.who()}: released {x.ip}")
+    return Decision(Verdict.DROP, "release", f"{x.who()}: released {x.kit.ip_text}")
 
 
 _HANDLERS: dict[int, Callable[[_Exchange], Decision]] = {
@@ -134,7 +212,7 @@ def _reply(x: _Exchange, mtype: MessageType, what: str) -> Decision:
     informing = request.msg_type == MessageType.INFORM
     nak = mtype == MessageType.NAK
     # RFC 2131 table 3: yiaddr/ciaddr per reply type.
-    yiaddr = _ZERO4 if nak or informing else x.ip.packed
+    yiaddr = _ZERO4 if nak or informing else x.kit.ip
     ciaddr = request.ciaddr if mtype == MessageType.ACK else _ZERO4
     flags = request.flags
     l2_unicast = inbound.hwsrc or request.client_mac
@@ -143,7 +221,7 @@ def _reply(x: _Exchange, mtype: MessageType, what: str) -> Decision:
         dst_ip, dport, dst_mac = request.giaddr, dhcp4.SERVER_PORT, l2_unicast
         if nak:
             flags |= BROADCAST_FLAG
-        to = f"relay {_ip_text(dst_ip)}"
+        to = "relay"
     elif nak or (ciaddr == _ZERO4 and (flags & BROADCAST_FLAG or yiaddr == _ZERO4)):
         dst_ip, dport, dst_mac, to = _BROADCAST4, dhcp4.CLIENT_PORT, BROADCAST_MAC, "broadcast"
     elif ciaddr != _ZERO4:
@@ -152,7 +230,7 @@ def _reply(x: _Exchange, mtype: MessageType, what: str) -> Decision:
         dst_ip, dport, dst_mac, to = yiaddr, dhcp4.CLIENT_PORT, l2_unicast, "unicast"
     options = _encode_reply_options(x, mtype, lease=not (nak or informing))
     payload = dhcp4.build_dhcp(request, yiaddr=yiaddr, ciaddr=ciaddr, flags=flags, options=options)
-    packet = build_udp4(x.server_id, dst_ip, dhcp4.SERVER_PORT, dport, payload)
+    packet = build_udp4(x.kit.server_id, dst_ip, dhcp4.SERVER_PORT, dport, payload)
     frame = build_ether(dst_mac, inbound.ifmac, EtherType.IPV4, packet)
     return Decision(
         Verdict.DROP,
@@ -168,36 +246,21 @@ def _encode_reply_options(x: _Exchange, mtype: MessageType, *, lease: bool) -> b
     RFC 2131 section 4.3.1 and 2132 section 9.8: honour the parameter request list;
     the whole IP datagram must fit the client's option 57, 576 bytes when absent.
     """
-    head = [
-        (Option.MESSAGE_TYPE, bytes((mtype,))),
-        (Option.SERVER_ID, x.server_id),
-    ]
+    kit = x.kit
+    head = _MESSAGE_TYPE[mtype] + kit.server_id_option
     client_id = x.request.options.get(Option.CLIENT_ID)
     if client_id is not None:
-        head.append((Option.CLIENT_ID, client_id))  # RFC 6842 section 3
+        head += dhcp4.encode_option(Option.CLIENT_ID, client_id)  # RFC 6842 section 3
     if mtype == MessageType.NAK:
-        return b"".join(dhcp4.encode_option(c, v) for c, v in head)
+        return head
     if lease:
-        config = x.config
-        t2 = config.rebinding_time
-        head += [
-            (Option.LEASE_TIME, config.lease_lifetime.to_bytes(4, "big")),
-            (Option.RENEWAL_TIME, config.lease_renewal.to_bytes(4, "big")),
-            (Option.REBINDING_TIME, t2.to_bytes(4, "big")),
-        ]
-    encoded = bytearray(b"".join(dhcp4.encode_option(c, v) for c, v in head))
-    limit = min(dhcp4.max_message_size(x.request), x.binding.mtu or 1500)
-    room = limit - 20 - 8 - dhcp4.FIXED_LEN - 4 - 1 - len(encoded)
-    available = dict(_binding_options(x.binding, x.subnet, x.config))
-    wanted = x.request.options.get(Option.PARAMETERS, b"")
-    order = [c for c in dict.fromkeys(wanted) if c in available]
-    order += sorted(c for c in available if c not in order)
-    for code in order:
-        option = dhcp4.encode_option(code, available[code])
-        if len(option) <= room:  # skip what does not fit; a smaller one may still
-            encoded += option
-            room -= len(option)
-    return bytes(encoded)
+        head += kit.lease
+    limit = min(dhcp4.max_message_size(x.request), kit.binding.mtu or 1500)
+    room = limit - 20 - 8 - dhcp4.FIXED_LEN - 4 - 1 - len(head)
+    return head + kit.block(x.request.options.get(Option.PARAMETERS, b""), room)
+
+
+_MESSAGE_TYPE = {t: dhcp4.encode_option(Option.MESSAGE_TYPE, bytes((t,))) for t in MessageType}
 
 
 def _binding_options(
@@ -250,4 +313,5 @@ def _classless_routes(
 
 
 def _ip_text(packed: bytes) -> str:
-    return str(IPv4Address(packed)) if len(packed) == 4 else packed.hex()
+    """Dotted quad without building an IPv4Address (this runs for every reply)."""
+    return ".".join(map(str, packed)) if len(packed) == 4 else packed.hex()

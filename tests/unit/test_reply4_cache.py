@@ -1,0 +1,50 @@
+"""Replies reuse per-binding encoded options; a new binding or config must show at once."""
+
+from __future__ import annotations
+
+from ipaddress import IPv4Address
+
+from .conftest import (
+    addresses,
+    decode_reply,
+    dhcp_request,
+    grnet_binding,
+    inbound,
+    make_config,
+    run,
+    table_of,
+)
+
+DISCOVER = inbound(dhcp_request("discover", options=[("param_req_list", [1, 3, 6, 26])]))
+
+
+def test_replaced_binding_is_served_its_own_options() -> None:
+    config = make_config()
+    first = decode_reply(run(DISCOVER, table_of(grnet_binding()), config))
+    changed = grnet_binding(mtu=1400, dns=(IPv4Address("198.51.100.53"),))
+    second = decode_reply(run(DISCOVER, table_of(changed), config))
+    assert first.option(26) is None
+    assert second.option(26) == (1400).to_bytes(2, "big")
+    assert addresses(first.option(6)) == ["192.0.2.2", "192.0.2.3"]
+    assert addresses(second.option(6)) == ["198.51.100.53"]
+
+
+def test_reloaded_config_is_served_at_once() -> None:
+    table = table_of(grnet_binding())
+    before = decode_reply(run(DISCOVER, table, make_config()))
+    after = decode_reply(
+        run(DISCOVER, table, make_config(nameservers=(IPv4Address("203.0.113.9"),)))
+    )
+    assert addresses(before.option(6)) == ["192.0.2.2", "192.0.2.3"]
+    assert addresses(after.option(6)) == ["203.0.113.9"]
+
+
+def test_each_parameter_request_list_gets_its_own_order() -> None:
+    table, config = table_of(grnet_binding()), make_config()
+    orders = ([6, 3, 1], [1, 3, 6], [3, 6, 1])
+    for prl in orders * 2:  # the second round is served from the cache
+        reply = decode_reply(
+            run(inbound(dhcp_request("discover", options=[("param_req_list", prl)])), table, config)
+        )
+        served = [code for code in reply.codes if code in prl]
+        assert served == prl
