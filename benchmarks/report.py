@@ -1,0 +1,322 @@
+#!/usr/bin/env python3
+"""Render docs/benchmarks.md from benchmarks/results/*.json (and benchmarks/notes.md).
+
+Run after the benchmarks; a missing results file leaves its section saying so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from _common import REPO_ROOT, RESULTS
+
+DOC = REPO_ROOT / "docs" / "benchmarks.md"
+NOTES = REPO_ROOT / "benchmarks" / "notes.md"
+SERVERS = ("nfdhcpd", "dnsmasq-log", "dnsmasq-quiet")
+
+
+def load(name: str) -> dict[str, Any] | None:
+    path = RESULTS / name
+    if not path.exists():
+        return None
+    data: dict[str, Any] = json.loads(path.read_text())
+    return data
+
+
+def fmt(value: Any, digits: int = 1) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "**no**"
+    if isinstance(value, float):
+        return f"{value:,.{digits}f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += [
+        "| " + " | ".join(fmt(c) if not isinstance(c, str) else c for c in r) + " |" for r in rows
+    ]
+    return lines
+
+
+def machine_section(results: Sequence[dict[str, Any] | None]) -> list[str]:
+    out = ["## Machine", ""]
+    for data in results:
+        if data is None:
+            continue
+        m = data["machine"]
+        out.append(
+            f"- `{data['benchmark']}`: {m['date']}, {m['cpu_model']}, {m['cpus']} CPUs, "
+            f"kernel {m['kernel']}, Python {m['python']}, commit `{m['git_commit']}`, "
+            f"load average at start {', '.join(map(str, m['loadavg_at_start']))}"
+        )
+    out += [
+        "",
+        "The machine is shared: other work (builds, tests, other engineers' benchmarks)",
+        "may have run at the same time, and perfdhcp itself keeps one of the two cores",
+        "busy. Compare servers within one run, not figures across runs or machines.",
+        "",
+    ]
+    return out
+
+
+def throughput_section(data: dict[str, Any] | None) -> list[str]:
+    out = ["## Throughput: nfdhcpd vs dnsmasq", ""]
+    if data is None:
+        return [*out, "No results: run `benchmarks/throughput.py`.", ""]
+    p = data["parameters"]
+    out += [
+        f"Command: `{data['command'].strip()}` ({data['elapsed_s']} s in all).",
+        "",
+        f"`{p['perfdhcp']}` in a VM namespace, {p['duration_s']} s per run, against each",
+        "server in turn at every offered rate, on the same topology (routed TAP whose",
+        "hypervisor end has an address in the VM's /24). nfdhcpd: binding file plus the",
+        "NFQUEUE rule, logging each reply at INFO to a file. dnsmasq 2.90 with a static",
+        "reservation for the MAC and no NFQUEUE rule: `dnsmasq-log` logs each DHCP",
+        "message to a file (its default), `dnsmasq-quiet` adds `--quiet-dhcp`.",
+        "",
+        "Achieved = REQUEST-ACK exchanges received / duration. Drops: perfdhcp's per-",
+        "exchange drop counts as % of sent. Delay: perfdhcp's average. CPU: server",
+        "utime+stime (`/proc/PID/stat`) over the run / completed 4-way exchanges. A rate",
+        f"is *sustained* when both exchanges drop ≤ {p['drop_limit_pct']} % and perfdhcp",
+        f"really offered ≥ {int(p['paced_fraction'] * 100)} % of the rate.",
+        "",
+    ]
+    rows = []
+    for r in data["runs"]:
+        if "error" in r:
+            rows.append([fmt(r["offered_rate"]), r["server"], "error", "", "", "", "", ""])
+            continue
+        rows.append(
+            [
+                r["offered_rate"],
+                r["server"],
+                r["achieved_rate"],
+                f"{r['do_drops_pct']:.3f} / {r['ra_drops_pct']:.3f}",
+                f"{fmt(r['do_avg_delay_ms'], 2)} / {fmt(r['ra_avg_delay_ms'], 2)}",
+                r["cpu_us_per_exchange"],
+                fmt(r.get("queue_dropped")) if r["server"] == "nfdhcpd" else "",
+                "yes" if r["paced"] else "no",
+            ]
+        )
+    header = [
+        "offered/s",
+        "server",
+        "achieved 4-way/s",
+        "drops D-O / R-A %",
+        "avg delay D-O / R-A ms",
+        "CPU µs/exchange",
+        "NFQUEUE overflow",
+        "paced",
+    ]
+    out += table(header, rows)
+    d = data["derived"]
+    out += ["", "![achieved vs offered rate](benchmarks-throughput.png)", ""]
+    srows = [
+        [
+            s,
+            d["servers"][s]["max_sustained_rate"],
+            d["servers"][s]["max_achieved_rate"],
+            d["servers"][s]["cpu_us_per_exchange_at_2000"],
+        ]
+        for s in SERVERS
+        if s in d["servers"]
+    ]
+    out += table(
+        ["server", "highest sustained offered rate/s", "best achieved/s", "CPU µs/exch at 2,000/s"],
+        srows,
+    )
+    if "baseline" in d:
+        out += [
+            "",
+            f"Baseline: **{d['baseline']}**, the stronger dnsmasq variant (higher sustained",
+            "rate, then lower CPU).",
+        ]
+    out.append("")
+    return out
+
+
+def scale_section(data: dict[str, Any] | None) -> list[str]:
+    out = ["## Scale: 10,000 binding files", ""]
+    if data is None:
+        return [*out, "No results: run `benchmarks/scale.py`.", ""]
+    one, many = data["one_binding"], data["many_bindings"]
+    out += [
+        f"Command: `{data['command'].strip()}`. A routed VM whose TAP is one of the",
+        "bindings runs a minimal DHCP client (`benchmarks/_dhcpprobe.py`, raw socket) that",
+        "re-sends its DISCOVER every 5 ms (first lease) or 1 ms (rename latency). First",
+        "lease: from just before nfdhcpd is spawned (files already in place) to the ACK.",
+        "Rename-to-reply: a binding with a new IP is renamed over the VM's file while the",
+        "client polls; the sample ends at the first OFFER with the new IP.",
+        "",
+    ]
+    rows = []
+    for label, key, digits in (
+        ("first lease (s)", "first_lease_s", 3),
+        ("'serving N bindings' logged (s)", "serving_logged_s", 3),
+    ):
+        rows.append([label, fmt(one.get(key), digits), fmt(many.get(key), digits)])
+    rows.append(["RSS (MiB)", fmt(one["rss_kib"] / 1024), fmt(many["rss_kib"] / 1024)])
+    rows.append(["open fds", fmt(one["fds"]), fmt(many["fds"])])
+    for pct in ("p50_ms", "p90_ms", "p99_ms", "max_ms"):
+        rows.append(
+            [
+                f"rename-to-reply {pct.removesuffix('_ms')} (ms)",
+                fmt(one["rename_to_reply"][pct], 2),
+                fmt(many["rename_to_reply"][pct], 2),
+            ]
+        )
+    rows.append(
+        [
+            "rename samples",
+            fmt(one["rename_to_reply"]["samples"]),
+            fmt(many["rename_to_reply"]["samples"]),
+        ]
+    )
+    rows.append(["udhcpc got", fmt(one["udhcpc_ip"]), fmt(many["udhcpc_ip"])])
+    out += table(["", "1 binding", f"{many['bindings']:,} bindings"], rows)
+    out += [
+        "",
+        f"fd kinds with {many['bindings']:,}: " + ", ".join(f"`{k}`" for k in many["fd_kinds"]),
+    ]
+    o = many["overflow"]
+    out += [
+        "",
+        "### inotify overflow",
+        "",
+        f"With the daemon SIGSTOPped, {o['rewrite_rounds']} round(s) of atomic rewrites of",
+        f"every binding (new IPs), {o['removed']:,} deletions and {o['added']:,} new files:",
+        f"about {o['events_generated']:,} inotify events against max_queued_events =",
+        f"{o['max_queued_events']:,} (the host sysctl is left alone), written in",
+        f"{o['files_written_s']} s. Then SIGCONT.",
+        "",
+    ]
+    out += table(
+        ["check", "result"],
+        [
+            ["overflow logged, rescan done", fmt(o["overflow_logged"])],
+            ["SIGCONT to reply with the VM's final IP (s)", fmt(o["recovery_to_reply_s"], 3)],
+            ["files / table entries (SIGUSR1 dump)", f"{o['files']:,} / {o['table_entries']:,}"],
+            ["entries differing from their file", fmt(o["mismatched"])],
+            ["RSS after the rescan (MiB)", fmt(many["rss_kib_after_overflow"] / 1024)],
+        ],
+    )
+    out.append("")
+    return out
+
+
+def micro_section(data: dict[str, Any] | None) -> list[str]:
+    out = ["## Micro: `responder.handle()` per message", ""]
+    if data is None:
+        return [*out, "No results: run `benchmarks/micro.py`.", ""]
+    out += [
+        f"Command: `{data['command'].strip()}`. The pure core only (no NFQUEUE, injection",
+        "or logging), best of several timeit repeats, requests built once with scapy,",
+        f"IPv6 mode `{data['parameters']['ipv6_mode']}` (the binding has an IP6, so",
+        "stateful DHCPv6).",
+        "",
+    ]
+    rows = [
+        [name, fmt(r["us_per_message"], 2), r["messages_per_s_one_core"], r.get("event", "")]
+        for name, r in data["results"].items()
+    ]
+    out += table(["message", "µs per handle()", "messages/s on one core", "decision"], rows)
+    out.append("")
+    return out
+
+
+def targets_section(tp: dict[str, Any] | None, sc: dict[str, Any] | None) -> list[str]:
+    out = ["## Targets (FEATURES.md section 6)", ""]
+    rows: list[list[str]] = []
+    if tp is not None and "baseline" in tp["derived"]:
+        d = tp["derived"]
+        ours, theirs = d["servers"]["nfdhcpd"], d["servers"][d["baseline"]]
+        rows.append(
+            [
+                "sustained rate ≥ 1.5x dnsmasq's (≤ 0.1 % drops)",
+                f"{fmt(ours['max_sustained_rate'])}/s vs {fmt(theirs['max_sustained_rate'])}/s"
+                f" = {fmt(d['rate_ratio'], 2)}x",
+                fmt(d["target_rate_met"]),
+            ]
+        )
+        rows.append(
+            [
+                "CPU per exchange at 2,000/s ≤ 0.8x dnsmasq's",
+                f"{fmt(ours['cpu_us_per_exchange_at_2000'])} µs vs "
+                f"{fmt(theirs['cpu_us_per_exchange_at_2000'])} µs = {fmt(d['cpu_ratio'], 2)}x",
+                fmt(d["target_cpu_met"]),
+            ]
+        )
+    if sc is not None:
+        one, many, t = sc["one_binding"], sc["many_bindings"], sc["targets"]
+        rows += [
+            [
+                "10k: first lease ≤ 2 s",
+                f"{many['first_lease_s']:.3f} s",
+                fmt(t["first_lease_le_2s"]),
+            ],
+            ["10k: RSS ≤ 80 MB", f"{many['rss_kib'] / 1024:.1f} MiB", fmt(t["rss_le_80mb"])],
+            [
+                "10k: fds as with 1 binding",
+                f"{many['fds']} vs {one['fds']}",
+                fmt(t["fds_independent"]),
+            ],
+            [
+                "10k: rename-to-reply p99 ≤ 20 ms",
+                f"{many['rename_to_reply']['p99_ms']:.2f} ms",
+                fmt(t["rename_p99_le_20ms"]),
+            ],
+            [
+                "no lost update after inotify overflow",
+                f"{many['overflow']['mismatched']} entries differ",
+                fmt(t["no_lost_update_after_overflow"]),
+            ],
+        ]
+    return [*out, *table(["target", "measured", "met"], rows), ""]
+
+
+def render() -> str:
+    tp, sc, mi = load("throughput.json"), load("scale.json"), load("micro.json")
+    out = [
+        "# Benchmarks",
+        "",
+        "<!-- Generated by benchmarks/report.py from benchmarks/results/*.json and",
+        "     benchmarks/notes.md; edit those, not this file. -->",
+        "",
+        "How to run them: [benchmarks/README.md](../benchmarks/README.md). One command",
+        "re-runs everything and regenerates this page:",
+        "",
+        "```sh",
+        ".venv/bin/python benchmarks/run_all.py        # as root, ~10 minutes",
+        "```",
+        "",
+    ]
+    out += targets_section(tp, sc)
+    out += machine_section([tp, sc, mi])
+    out += throughput_section(tp)
+    out += scale_section(sc)
+    out += micro_section(mi)
+    if NOTES.exists():
+        out += [NOTES.read_text().rstrip(), ""]
+    return "\n".join(out)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--output", type=Path, default=DOC)
+    args = parser.parse_args(argv)
+    args.output.write_text(render())
+    print(f"wrote {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
