@@ -50,13 +50,21 @@ class Site:
         self.serial += 1
         return self.serial, f"tap{self.serial}"
 
-    def vm(self, *, mac: str | None = None, tap: str | None = None, link: bool = True) -> netns.VM:
+    def vm(
+        self,
+        *,
+        mac: str | None = None,
+        tap: str | None = None,
+        link: bool = True,
+        sysctls6: dict[str, str] | None = None,
+    ) -> netns.VM:
         index, default_tap = self.next_tap()
         vm = self.hv.add_vm(
             tap or default_tap,
             mac or netns.mac_for(index),
             bridged=self.bridged,
             create_link=link,
+            sysctls6=sysctls6,
         )
         self.vms.append(vm)
         return vm

@@ -30,7 +30,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from ipaddress import IPv4Address, IPv4Interface
+from ipaddress import IPv4Address, IPv4Interface, IPv6Address, IPv6Interface, IPv6Network
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
@@ -48,6 +48,10 @@ TOOLS = (
     "ip", "iptables", "sysctl", "unshare", "timeout",
     "udhcpc", "dhclient", "dhcpcd", "dnsmasq", "perfdhcp",
 )  # fmt: skip
+#: What the IPv6 tests need besides TOOLS; `missing_tools(TOOLS6)` reports the absent ones.
+TOOLS6 = ("ip6tables", "rdisc6", "ndisc6")
+#: NFQUEUE numbers of the IPv6 rules (README "iptables rules"): RS, NS, DHCPv6.
+QUEUES6 = (43, 44, 45)
 #: Where a dnsmasq stand-in for "another DHCP server on the host" lives.
 PASSTHROUGH_NET = IPv4Interface("10.99.0.1/24")
 
@@ -87,8 +91,8 @@ def wait_for(probe: Callable[[], T], *, timeout: float, what: str, interval: flo
         time.sleep(interval)
 
 
-def missing_tools() -> list[str]:
-    return [tool for tool in TOOLS if shutil.which(tool) is None]
+def missing_tools(tools: Sequence[str] = TOOLS) -> list[str]:
+    return [tool for tool in tools if shutil.which(tool) is None]
 
 
 def unique_name(role: str) -> str:
@@ -240,6 +244,13 @@ class ClientRun:
     env: Mapping[str, str]  # the script environment of the "bound" event, empty if none
     lease: Lease | None
     applied: Applied | None  # None for udhcpc, whose script only records
+    rundir: Path | None = None  # env.<reason>, addr.json, route6.json, leases, client.log
+
+    def events(self) -> dict[str, dict[str, str]]:
+        """Every script event the client ran (the last environment of each), by reason."""
+        if self.rundir is None:
+            return {}
+        return {p.name[4:]: _read_env(p) for p in sorted(self.rundir.glob("env.*"))}
 
     def describe(self) -> str:
         return f"{self.client} rc={self.returncode} in {self.elapsed:.2f}s:\n{self.output}"
@@ -359,6 +370,148 @@ def _read_applied(rundir: Path) -> Applied | None:
         search=tuple(search),
         hostname=hostname,
     )
+
+
+@dataclasses.dataclass(frozen=True)
+class Address6:
+    """One IPv6 address of a VM interface, from `ip -j -6 addr`."""
+
+    interface: IPv6Interface
+    scope: str  # "link", "global"
+    flags: frozenset[str]  # "tentative", "dadfailed", "dynamic", "mngtmpaddr", ...
+
+
+@dataclasses.dataclass(frozen=True)
+class Route6:
+    """One IPv6 route, from `ip -j -6 route`."""
+
+    dst: str  # "default" or a prefix
+    gateway: IPv6Address | None
+    dev: str
+    protocol: str | None  # "ra" for routes learnt from Router Advertisements
+    mtu: int | None
+
+
+def parse_addresses6(links: list[dict[str, Any]]) -> tuple[Address6, ...]:
+    return tuple(
+        Address6(
+            IPv6Interface(f"{info['local']}/{info['prefixlen']}"),
+            str(info.get("scope")),
+            frozenset(key for key, value in info.items() if value is True),
+        )
+        for link in links
+        for info in link.get("addr_info", [])
+        if info.get("family") == "inet6"
+    )
+
+
+def parse_routes6(routes: list[dict[str, Any]]) -> tuple[Route6, ...]:
+    out = []
+    for route in routes:
+        mtu = None
+        for metric in route.get("metrics", []):
+            if isinstance(metric, dict) and "mtu" in metric:
+                mtu = int(metric["mtu"])
+        gateway = IPv6Address(route["gateway"]) if "gateway" in route else None
+        out.append(Route6(route["dst"], gateway, route.get("dev", ""), route.get("protocol"), mtu))
+    return tuple(out)
+
+
+@dataclasses.dataclass(frozen=True)
+class PrefixInfo:
+    """A Prefix Information option as rdisc6 prints it."""
+
+    prefix: IPv6Interface  # rdisc6 prints the router address when the R flag is set
+    on_link: bool
+    autonomous: bool
+    valid: int
+    preferred: int
+
+
+@dataclasses.dataclass(frozen=True)
+class RouterAdvert:
+    """What `rdisc6` printed for the first Router Advertisement it received."""
+
+    managed: bool
+    other: bool
+    router_lifetime: int
+    source_mac: str | None
+    mtu: int | None
+    prefixes: tuple[PrefixInfo, ...]
+    rdnss: tuple[IPv6Address, ...]
+    rdnss_lifetime: int | None
+    dnssl: tuple[str, ...]
+    dnssl_lifetime: int | None
+    source: IPv6Address
+
+
+def parse_rdisc6(output: str) -> RouterAdvert | None:
+    """rdisc6 prints `Key : value` lines; options are indented, their details more."""
+    fields: dict[str, str] = {}
+    prefixes: list[dict[str, str]] = []
+    rdnss: list[IPv6Address] = []
+    dnssl: list[str] = []
+    source: IPv6Address | None = None
+    for line in output.splitlines():
+        if line.startswith(" from "):
+            source = IPv6Address(line.split()[1])
+            break  # only the first advertisement
+        key, sep, value = line.partition(":")
+        if not sep or key.strip() == "Target link-layer address":
+            continue
+        key, value = key.strip(), value.strip()
+        if key == "Source link-layer address":  # the value has colons of its own
+            fields[key] = line.split(":", 1)[1].strip().lower()
+        elif key == "Prefix":
+            prefixes.append({})
+            prefixes[-1][key] = value
+        elif key in ("On-link", "Autonomous address conf.", "Valid time", "Pref. time"):
+            prefixes[-1][key] = value
+        elif key == "Recursive DNS server":
+            rdnss.append(IPv6Address(value))
+        elif key == "DNS search list":
+            dnssl.extend(value.split())
+        else:
+            fields[key] = value
+    if source is None:
+        return None
+
+    def number(text: str | None) -> int | None:
+        return int(text.split()[0]) if text and text.split()[0].isdigit() else None
+
+    return RouterAdvert(
+        managed=fields["Stateful address conf."] == "Yes",
+        other=fields["Stateful other conf."] == "Yes",
+        router_lifetime=number(fields["Router lifetime"]) or 0,
+        source_mac=fields.get("Source link-layer address"),
+        mtu=number(fields.get("MTU")),
+        prefixes=tuple(
+            PrefixInfo(
+                IPv6Interface(p["Prefix"]),
+                p["On-link"] == "Yes",
+                p["Autonomous address conf."] == "Yes",
+                number(p["Valid time"]) or 0,
+                number(p["Pref. time"]) or 0,
+            )
+            for p in prefixes
+        ),
+        rdnss=tuple(rdnss),
+        rdnss_lifetime=number(fields.get("DNS servers lifetime")),
+        dnssl=tuple(dnssl),
+        dnssl_lifetime=number(fields.get("DNS search list lifetime")),
+        source=source,
+    )
+
+
+def eui64(prefix: IPv6Network | str, mac: str) -> IPv6Address:
+    """The modified EUI-64 address of `mac` in a /64 (RFC 4291 appendix A)."""
+    octets = bytes.fromhex(mac.replace(":", ""))
+    iid = bytes((octets[0] ^ 0x02,)) + octets[1:3] + b"\xff\xfe" + octets[3:6]
+    return IPv6Address(IPv6Network(prefix).network_address.packed[:8] + iid)
+
+
+def link_local(mac: str) -> IPv6Address:
+    return eui64("fe80::/64", mac)
 
 
 _PERF_SECTION = re.compile(r"\*\*\*Statistics for: (\S+)\*\*\*")
@@ -489,7 +642,9 @@ def render_config(
     lease_renewal: int = 3600,
     user: str = "nobody",
     extra_dhcp: Mapping[str, str] | None = None,
+    ipv6: Mapping[str, str] | None = None,
 ) -> str:
+    """The daemon's config; `ipv6` None disables IPv6, else it holds [ipv6] keys."""
     dhcp = {
         "enable_dhcp": "yes",
         "lease_lifetime": str(lease_lifetime),
@@ -512,7 +667,11 @@ def render_config(
         *(f"{key} = {value}" for key, value in dhcp.items()),
         "",
         "[ipv6]",
-        "enable_ipv6 = no",
+        *(
+            ["enable_ipv6 = no"]
+            if ipv6 is None
+            else [f"{key} = {value}" for key, value in {"enable_ipv6": "yes", **ipv6}.items()]
+        ),
         "",
     ]
     return "\n".join(lines)
@@ -612,6 +771,9 @@ class Hypervisor:
     def iptables(self, *args: str) -> subprocess.CompletedProcess[str]:
         return self.exec("iptables", "-w", *args)
 
+    def ip6tables(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return self.exec("ip6tables", "-w", *args)
+
     def spawn(self, name: str, args: Sequence[str], *, ns: str | None = None) -> Process:
         """Start a background process in this (or a VM's) namespace, stopped at cleanup."""
         log_path = self.workdir / f"{len(self.processes):02d}-{name}.log"
@@ -635,6 +797,8 @@ class Hypervisor:
         # gives a bridge the lowest MAC of its ports, so it would change with every TAP.
         mac = "02:" + ":".join(f"{b:02x}" for b in secrets.token_bytes(5))
         self.ip("link", "add", name, "address", mac, "type", "bridge")
+        # No IPv6 address of its own: nfdhcpd answers from the bridge's link-local.
+        self.ip("link", "set", name, "addrgenmode", "none")
         self.ip("link", "set", name, "up")
         self.exec(
             "sysctl",
@@ -647,8 +811,19 @@ class Hypervisor:
             self.ip("addr", "add", str(address), "dev", name)
         self.bridge = name
 
-    def add_vm(self, tap: str, mac: str, *, bridged: bool = False, create_link: bool = True) -> VM:
-        """A VM namespace, and (unless `create_link` is false) its TAP."""
+    def add_vm(
+        self,
+        tap: str,
+        mac: str,
+        *,
+        bridged: bool = False,
+        create_link: bool = True,
+        sysctls6: Mapping[str, str] | None = None,
+    ) -> VM:
+        """A VM namespace, and (unless `create_link` is false) its TAP.
+
+        `sysctls6` are set as `net.ipv6.conf.eth0.<key>` in the VM before its link is up.
+        """
         if bridged and self.bridge is None:
             raise TestbedError("add_bridge() first")
         self._vm_serial += 1
@@ -660,7 +835,7 @@ class Hypervisor:
         etc = ETC_NETNS / ns
         etc.mkdir(parents=True)
         self._cleanup.callback(_remove_etc_netns, etc)
-        vm = VM(self, ns, tap, mac.lower(), bridged=bridged)
+        vm = VM(self, ns, tap, mac.lower(), bridged=bridged, sysctls6=dict(sysctls6 or {}))
         vm.reset_resolv_conf()
         run(["ip", "-n", ns, "link", "set", "lo", "up"])
         self.vms[tap] = vm
@@ -675,6 +850,12 @@ class Hypervisor:
         if vm.bridged:
             assert self.bridge is not None
             self.ip("link", "set", vm.tap, "master", self.bridge)
+        # IPv6 stays enabled (the kernel drops IPv6 before netfilter otherwise), but the
+        # host side gets no link-local address, as README "iptables rules" advises.
+        self.ip("link", "set", vm.tap, "addrgenmode", "none")
+        if vm.sysctls6:
+            settings = [f"net.ipv6.conf.{vm.ifname}.{k}={v}" for k, v in vm.sysctls6.items()]
+            vm.exec("sysctl", "-q", "-w", *settings)
         self.ip("link", "set", vm.tap, "up")
         run(["ip", "-n", vm.ns, "link", "set", vm.ifname, "up"])
         return self.ifindex(vm.tap)
@@ -697,6 +878,29 @@ class Hypervisor:
         self.ip("addr", "add", str(address), "dev", dev)
 
     # -- netfilter
+
+    def add_ipv6_rules(self, mode: Mode, queues: Sequence[int] = QUEUES6) -> None:
+        """The ip6tables rules of README "iptables rules": RS, NS, DHCPv6 to the queues."""
+        match_in = ["-i", "tap+"] if mode == "routed" else ["-m", "physdev", "--physdev-in", "tap+"]
+        rs, ns, dhcpv6 = queues
+        for match, queue in (
+            (["-p", "ipv6-icmp", "--icmpv6-type", "133"], rs),
+            (["-p", "ipv6-icmp", "--icmpv6-type", "135"], ns),
+            (["-p", "udp", "--dport", "547"], dhcpv6),
+        ):
+            self.ip6tables(
+                "-t", "mangle", "-A", "PREROUTING", *match_in, *match,
+                "-j", "NFQUEUE", "--queue-num", str(queue), "--queue-bypass",
+            )  # fmt: skip
+
+    def rule6_packets(self, queue: int) -> int:
+        """Packets matched so far by the ip6tables NFQUEUE rules for `queue`."""
+        listing = self.ip6tables("-t", "mangle", "-L", "PREROUTING", "-n", "-v", "-x").stdout
+        return sum(
+            int(line.split()[0])
+            for line in listing.splitlines()
+            if re.search(rf"NFQUEUE num {queue}\b", line)
+        )
 
     def add_dhcp_rule(self, mode: Mode, queue: int = 42) -> None:
         """The rule an admin adds for nfdhcpd (FEATURES.md section 1)."""
@@ -808,6 +1012,7 @@ class VM:
     mac: str
     bridged: bool = False
     ifname: str = "eth0"
+    sysctls6: dict[str, str] = dataclasses.field(default_factory=dict)
     _runs: int = 0
 
     def exec(
@@ -914,6 +1119,7 @@ rc=$?
 hostname > "$NFDT_OUT/hostname"
 ip -j addr show dev {self.ifname} > "$NFDT_OUT/addr.json"
 ip -j route show table main > "$NFDT_OUT/route.json"
+ip -6 -j route show table main > "$NFDT_OUT/route6.json"
 cat /etc/resolv.conf > "$NFDT_OUT/resolv.conf"
 exit $rc
 """
@@ -943,6 +1149,7 @@ exit $rc
             env=env,
             lease=_lease_from(env, variables) if env else None,
             applied=_read_applied(rundir) if client != "udhcpc" else None,
+            rundir=rundir,
         )
 
     @contextlib.contextmanager
@@ -987,6 +1194,95 @@ exit $rc
         ]  # fmt: skip
         proc = self.exec(*args, timeout=seconds + 40, check=False)
         return parse_perfdhcp(proc.stdout + proc.stderr, proc.returncode)
+
+    # -- IPv6
+
+    def sysctl(self, name: str) -> str:
+        return self.exec("sysctl", "-n", name).stdout.strip()
+
+    def addresses6(self) -> tuple[Address6, ...]:
+        return parse_addresses6(
+            json.loads(self.ip("-j", "-6", "addr", "show", "dev", self.ifname).stdout)
+        )
+
+    def routes6(self) -> tuple[Route6, ...]:
+        return parse_routes6(
+            json.loads(self.ip("-j", "-6", "route", "show", "table", "main").stdout)
+        )
+
+    def default_routes6(self) -> tuple[Route6, ...]:
+        return tuple(r for r in self.routes6() if r.dst == "default")
+
+    def wait_address6(self, address: IPv6Address, *, timeout: float = 10.0) -> Address6:
+        """Wait until `address` is on eth0 and its duplicate address detection is over
+        (no longer tentative, or failed); return it with its flags."""
+
+        def settled() -> Address6 | None:
+            for a in self.addresses6():
+                if a.interface.ip == address and (
+                    "tentative" not in a.flags or "dadfailed" in a.flags
+                ):
+                    return a
+            return None
+
+        try:
+            found = wait_for(settled, timeout=timeout, what=f"{address} on {self.ns}", interval=0.1)
+        except TimeoutError as exc:
+            raise TimeoutError(f"{exc}; addresses now: {self.addresses6()}") from None
+        assert found is not None
+        return found
+
+    def wait_link_local(self, *, timeout: float = 10.0) -> Address6:
+        """eth0's link-local address, once usable (IPv6 clients fail to bind before)."""
+        return self.wait_address6(link_local(self.mac), timeout=timeout)
+
+    def rdisc6(self, *, tries: int = 3, wait_ms: int = 1000) -> tuple[RouterAdvert | None, str]:
+        """Solicit with ndisc6's rdisc6; the first advertisement parsed, and the output."""
+        args = ["rdisc6", "-1", "-r", str(tries), "-w", str(wait_ms), self.ifname]
+        proc = self.exec(*args, timeout=tries * wait_ms / 1000 + 10, check=False)
+        output = proc.stdout + proc.stderr
+        return parse_rdisc6(proc.stdout), output
+
+    def ndisc6(self, target: IPv6Address, *, tries: int = 3, wait_ms: int = 1000) -> str | None:
+        """The link-layer address a Neighbor Solicitation for `target` got, lowercase."""
+        args = ["ndisc6", "-1", "-r", str(tries), "-w", str(wait_ms), str(target), self.ifname]
+        proc = self.exec(*args, timeout=tries * wait_ms / 1000 + 10, check=False)
+        for line in proc.stdout.splitlines():
+            if line.startswith("Target link-layer address:"):
+                return line.split(":", 1)[1].strip().lower()
+        return None
+
+    def dhclient6(self, *, stateless: bool, timeout: int = 15) -> ClientRun:
+        """ISC `dhclient -6` in the foreground with the real dhclient-script.
+
+        `-S` (stateless) sends an Information-Request and exits once answered; its
+        script event is RENEW6, without an address. Stateful, the run ends when the
+        script has run for the first renewal (RENEW6), else after `timeout` seconds.
+        `events()` holds each script event's environment; `leases` in the run
+        directory is the lease file, one `lease6` block per exchange."""
+        stop = "" if stateless else 'if [ "$reason" = RENEW6 ]; then kill -TERM "$PPID"; fi\n'
+        script = (
+            f'#!/bin/sh\nenv -0 > "${{0%/*}}/env.$reason"\n{DHCLIENT_SCRIPT} "$@"\nrc=$?\n'
+            f"{stop}exit $rc\n"
+        )
+        try:
+            conf = Path("/etc/dhcp/dhclient.conf").read_text()
+        except OSError:
+            conf = ""
+        args = [
+            "dhclient", "-6", *(["-S"] if stateless else []), "-d", "-v",
+            "-cf", "{dir}/dhclient.conf", "-lf", "{dir}/leases", "-pf", "{dir}/client.pid",
+            "-sf", "{script}", self.ifname,
+        ]  # fmt: skip
+        return self._run_client(
+            "dhclient6", args, script, "RENEW6", _NEW_VARS, timeout, {"dhclient.conf": conf}
+        )
+
+    def dhcpcd6(self, *, timeout: int = 15) -> ClientRun:
+        """dhcpcd 9, IPv6 only, one-shot: follows the RA's M/O flags by itself."""
+        script = f'#!/bin/sh\nenv -0 > "${{0%/*}}/env.$reason"\nexec {DHCPCD_HOOKS} "$@"\n'
+        args = ["dhcpcd", "-6", "-1", "-B", "-t", str(timeout), "-c", "{script}", self.ifname]
+        return self._run_client("dhcpcd6", args, script, "BOUND6", _NEW_VARS, timeout + 5)
 
 
 # ------------------------------------------------------------------------------- helpers
