@@ -146,6 +146,9 @@ def serve_ns(inbound: Inbound, binding: Binding, config: Config) -> Decision:
     routed = inbound.physindev is None
     proxied = (
         routed
+        # Only the VM is behind a routed TAP: its DAD probe (from ::) is for its own
+        # tentative address, which may be one we cannot predict (RFC 7217, RFC 8981).
+        and ns.src != UNSPECIFIED
         and binding.subnet6 is not None
         and target in binding.subnet6
         and not target.is_link_local

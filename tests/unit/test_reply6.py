@@ -454,7 +454,6 @@ def test_bad_ns_is_malformed(payload: bytes) -> None:
     assert_silent(ask(payload, NS_QUEUE), Verdict.DROP, "malformed")
 
 
-@pytest.mark.xfail(strict=True, reason="bug: serve_ns proxies DAD probes of the VM itself")
 @pytest.mark.parametrize(
     ("mode", "extra", "tentative"),
     [
