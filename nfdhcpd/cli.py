@@ -8,10 +8,13 @@ import logging.handlers
 import os
 import sys
 
+import daemon as python_daemon  # imported before privileges are dropped, like all we use
+
 from . import __version__
 from .config import DEFAULT_CONFIG
 from .daemon import Daemon, PidFile, load_config
 from .errors import ConfigError
+from .privileges import drop_privileges
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(message)s"
 EXIT_CONFIG = 2
@@ -49,19 +52,25 @@ def main(argv: list[str] | None = None) -> int:
         log.warning("%s", warning)
 
     pidfile = None
+    logfile = os.path.join(config.logdir, "nfdhcpd.log")
     try:
+        handed_over: list[str] = []  # what `user` must write, or replace, once root is gone
         if not args.foreground:
+            piddir = os.path.dirname(config.pidfile)
+            handed_over += [d for d in (piddir, config.logdir) if not os.path.isdir(d)]
             pidfile = PidFile(config.pidfile)
             os.makedirs(config.logdir, exist_ok=True)
+            with open(logfile, "a", encoding="utf-8"):
+                pass
+            handed_over += [logfile, pidfile.path]
         daemon = Daemon(config)
+        log.info("%s", drop_privileges(config.user, tuple(handed_over)))
     except (OSError, RuntimeError) as exc:
         log.error("cannot start: %s", exc)
         return EXIT_STARTUP
 
     if args.foreground:
         return _serve(daemon, None)
-
-    import daemon as python_daemon  # python-daemon, only needed when detaching
 
     assert pidfile is not None
     context = python_daemon.DaemonContext(
@@ -72,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     with context:
         # Opened only now: DaemonContext closes every descriptor it was not told to keep.
         # WatchedFileHandler reopens the log when logrotate moves it away.
-        handler = logging.handlers.WatchedFileHandler(os.path.join(config.logdir, "nfdhcpd.log"))
+        handler = logging.handlers.WatchedFileHandler(logfile)
         handler.setFormatter(logging.Formatter(LOG_FORMAT))
         logging.getLogger().handlers = [handler]
         pidfile.write()

@@ -34,6 +34,9 @@ class Config:
     datapath: str = "/var/lib/nfdhcpd"
     logdir: str = "/var/log/nfdhcpd"
     user: str = "nobody"
+    rate_limit: int = 100
+    rate_burst: int = 200
+    pending_window: int = 30
     # [dhcp]
     enable_dhcp: bool = True
     lease_lifetime: int = 604800
@@ -144,6 +147,11 @@ _SCHEMA: dict[str, dict[str, tuple[str, Callable[[str], object]]]] = {
         "datapath": ("datapath", _path),
         "logdir": ("logdir", _path),
         "user": ("user", str),
+        # packets a second per ingress interface (0: no limit), and the burst allowed
+        "rate_limit": ("rate_limit", _int_range(0, 1_000_000)),
+        "rate_burst": ("rate_burst", _int_range(1, 1_000_000)),
+        # seconds a request from a TAP without binding is kept, to answer once it lands
+        "pending_window": ("pending_window", _int_range(0, 3600)),
     },
     "dhcp": {
         "enable_dhcp": ("enable_dhcp", _bool),

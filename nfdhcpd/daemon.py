@@ -20,6 +20,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable
 from types import FrameType
+from typing import Any
 
 from netfilterqueue import NetfilterQueue, Packet
 
@@ -29,6 +30,7 @@ from .config import Config, parse_config
 from .errors import ConfigError
 from .inject import Injector
 from .links import Links
+from .ratelimit import RateLimiter
 from .reply6 import unsolicited_ra
 from .responder import Decision, Inbound, Verdict
 from .watcher import Watcher, describe
@@ -40,6 +42,8 @@ _QUIET_EVENTS = frozenset({"no-binding", "unknown-queue", "ns-own", "ns-other"})
 _WARN_EVENTS = frozenset({"decline", "mac-mismatch", "indev-mismatch", "malformed", "error"})
 #: Packets the kernel may hold for us per queue before it drops (or bypasses) them.
 QUEUE_MAXLEN = 4096
+#: Requests from TAPs without binding kept at most (each TAP keeps only its latest).
+_MAX_PENDING = 4096
 
 
 def load_config(path: str) -> Config:
@@ -120,6 +124,10 @@ class Daemon:
         self.config = config
         self.counters: Counter[str] = Counter()
         self._log_budget = LogBudget()
+        self.limiter = _limiter(config)
+        self._scapy = _scapy_layers() if log.isEnabledFor(logging.DEBUG) else None
+        #: (TAP, queue) -> (when, request) for requests from TAPs with no binding yet
+        self._pending: dict[tuple[str, int], tuple[float, Inbound]] = {}
         self.injector = Injector()
         self.links = Links(self.injector.fileno())
         self.queues: dict[int, NetfilterQueue] = {}
@@ -180,10 +188,16 @@ class Daemon:
         def on_packet(packet: Packet) -> None:
             verdict = Verdict.DROP
             try:
+                ifindex = packet.physindev or packet.indev
+                if self.limiter is not None and not self.limiter.allow(ifindex, time.monotonic()):
+                    self._over_limit(ifindex)
+                    return  # dropped, unparsed
                 inbound = self._inbound(number, packet)
                 decision = responder.handle(inbound, self.table, self.config)
                 verdict = decision.verdict
                 self._act(decision, inbound)
+                if decision.event == "no-binding" and not self._is_ns_queue(number):
+                    self._remember(inbound)
             except Exception:
                 # A bug, not bad input (the core turns that into decisions): log it, count
                 # it, drop this packet and keep serving everyone else.
@@ -196,6 +210,49 @@ class Daemon:
                     packet.drop()
 
         return on_packet
+
+    def _is_ns_queue(self, number: int) -> bool:
+        return self.config.enable_ipv6 and number == self.config.ns_queue
+
+    def _over_limit(self, ifindex: int) -> None:
+        self.counters["rate-limited"] += 1
+        name = self.links.lookup(ifindex)[0] or f"if{ifindex}"
+        similar = self._log_budget.spend((name, "rate-limited"), time.monotonic())
+        if similar is not None:
+            log.warning(
+                "drop: %s: over rate_limit (%d/s, burst %d)%s",
+                name,
+                self.config.rate_limit,
+                self.config.rate_burst,
+                f" (and {similar} like it before)" if similar else "",
+            )
+
+    def _remember(self, inbound: Inbound) -> None:
+        """Keep a request from a TAP with no binding yet: the boot race (see _replay)."""
+        if self.config.pending_window <= 0:
+            return
+        if len(self._pending) >= _MAX_PENDING:
+            self._expire_pending()
+            if len(self._pending) >= _MAX_PENDING:
+                return
+        self._pending[(inbound.tap, inbound.queue)] = (time.monotonic(), inbound)
+
+    def _expire_pending(self) -> None:
+        horizon = time.monotonic() - self.config.pending_window
+        self._pending = {k: v for k, v in self._pending.items() if v[0] >= horizon}
+
+    def _replay(self) -> None:
+        """Answer what the VM asked before its binding landed: an OFFER for that very xid,
+        an RA, an Advertise, at once, rather than after the VM's next backed-off retry."""
+        self._expire_pending()
+        for key, (_seen, inbound) in list(self._pending.items()):
+            if inbound.tap not in self.table:
+                continue
+            del self._pending[key]
+            decision = responder.handle(inbound, self.table, self.config)
+            if decision.frames:
+                self._act(decision, inbound)
+                self.counters["replayed"] += 1
 
     def _inbound(self, number: int, packet: Packet) -> Inbound:
         indev, ifmac = self.links.lookup(packet.indev)
@@ -236,8 +293,8 @@ class Daemon:
                 log.info("%s", decision.reason)
             else:  # a refusal or a pass: say what became of the packet
                 log.log(level, "%s: %s", decision.verdict.value, decision.reason)
-            if log.isEnabledFor(logging.DEBUG):
-                _debug_dump(inbound, decision)
+            if self._scapy is not None and log.isEnabledFor(logging.DEBUG):
+                _debug_dump(self._scapy, inbound, decision)
 
     # --- the loop --------------------------------------------------------------
 
@@ -320,11 +377,13 @@ class Daemon:
         for warning in config.warnings:
             log.warning("%s", warning)
         old, self.config = self.config, config
+        self.limiter = _limiter(config)
         try:
             self._bind_queues()
         except OSError as exc:
             log.error("reload: %s; keeping the old configuration", exc)
             self.config = old
+            self.limiter = _limiter(old)
             self._bind_queues()
             return
         if config.datapath != old.datapath:
@@ -343,6 +402,8 @@ class Daemon:
 
     def _table_changed(self, table: BindingTable) -> None:
         old, self.table = self.table, table
+        if self._pending:
+            self._replay()
         if not self.config.enable_ipv6:
             return
         # A new or changed IPv6 binding is advertised at once, not a period later.
@@ -358,6 +419,10 @@ class Daemon:
         self.injector.close()
 
 
+def _limiter(config: Config) -> RateLimiter | None:
+    return RateLimiter(config.rate_limit, config.rate_burst) if config.rate_limit else None
+
+
 def _runner(queue: NetfilterQueue) -> Callable[[], None]:
     def run() -> None:
         queue.run(block=False)
@@ -365,13 +430,20 @@ def _runner(queue: NetfilterQueue) -> Callable[[], None]:
     return run
 
 
-def _debug_dump(inbound: Inbound, decision: Decision) -> None:
-    """scapy's view of the request and of what we sent, for troubleshooting."""
+def _scapy_layers() -> tuple[Any, Any, Any]:
+    """scapy, for debug logs only: it costs a second and tens of MB, and it must be
+    imported before privileges are dropped, while every module is still readable."""
     from scapy.layers.inet import IP
     from scapy.layers.inet6 import IPv6
     from scapy.layers.l2 import Ether
 
-    layer = IPv6 if inbound.payload[:1] and inbound.payload[0] >> 4 == 6 else IP
+    return IP, IPv6, Ether
+
+
+def _debug_dump(layers: tuple[Any, Any, Any], inbound: Inbound, decision: Decision) -> None:
+    """scapy's view of the request and of what we sent, for troubleshooting."""
+    ip, ipv6, ether = layers
+    layer = ipv6 if inbound.payload[:1] and inbound.payload[0] >> 4 == 6 else ip
     log.debug("  request: %r", layer(inbound.payload))
     for frame in decision.frames:
-        log.debug("  reply on %s: %r", frame.ifname, Ether(frame.data))
+        log.debug("  reply on %s: %r", frame.ifname, ether(frame.data))

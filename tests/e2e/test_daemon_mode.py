@@ -9,9 +9,11 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -110,8 +112,12 @@ class Host:
 
 
 @pytest.fixture
-def host(tmp_path: Path) -> Iterator[Host]:
-    h = Host(tmp_path)
+def host() -> Iterator[Host]:
+    # Not tmp_path: pytest's base directory is private to root, and the daemon reads its
+    # bindings and writes its log as the unprivileged [general] user (nobody).
+    root = Path(tempfile.mkdtemp(prefix="nfdt-daemon-"))
+    root.chmod(0o755)
+    h = Host(root)
     try:
         sh("ip", "netns", "add", h.hv)
         sh("ip", "netns", "add", h.vm)
@@ -166,6 +172,7 @@ def host(tmp_path: Path) -> Iterator[Host]:
                 os.kill(int(text), signal.SIGKILL)
         for ns in (h.hv, h.vm):
             subprocess.run(["ip", "netns", "del", ns], capture_output=True, timeout=30)
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def test_daemon_mode_lifecycle(host: Host) -> None:
