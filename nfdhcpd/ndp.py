@@ -179,14 +179,23 @@ def build_ra(
                 address.packed,
             ),
         )
-    if dns:
+    # An option is at most 255 units of 8 bytes; longer lists take several options
+    # (RFC 8106 5.1 and 5.2 allow more than one of each).
+    for start in range(0, len(dns), 127):
+        servers = b"".join(a.packed for a in dns[start : start + 127])
+        out += _option(NdOption.RDNSS, struct.pack("!HI", 0, dns_lifetime) + servers)
+    groups: list[list[str]] = []
+    size = 0
+    for name in domains:
+        length = len(encode_domain_list([name]))
+        if not groups or size + length > 255 * 8 - 8:
+            groups.append([])
+            size = 0
+        groups[-1].append(name)
+        size += length
+    for group in groups:
         out += _option(
-            NdOption.RDNSS,
-            struct.pack("!HI", 0, dns_lifetime) + b"".join(a.packed for a in dns),
-        )
-    if domains:
-        out += _option(
-            NdOption.DNSSL, struct.pack("!HI", 0, dns_lifetime) + encode_domain_list(domains)
+            NdOption.DNSSL, struct.pack("!HI", 0, dns_lifetime) + encode_domain_list(group)
         )
     return bytes(out)
 

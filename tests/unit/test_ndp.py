@@ -462,3 +462,25 @@ def test_ns_built_by_scapy_round_trips_target() -> None:
     for target in (GATEWAY6, VM_EUI64, TAP_LL):
         ns = ndp.parse_ns(parse_ipv6(bytes(IPv6(hlim=255) / ICMPv6ND_NS(tgt=target))))
         assert IPv6Address(ns.target) == IPv6Address(target)
+
+
+def _layers(pkt: Any, layer: Any) -> list[Any]:
+    found = []
+    while (item := pkt.getlayer(layer, nb=len(found) + 1)) is not None:
+        found.append(item)
+    return found
+
+
+def test_build_ra_long_lists_split_into_several_options() -> None:
+    """An ND option is at most 255 x 8 bytes: 130 servers or 40 long names need several."""
+    dns = [IPv6Address(f"2001:db8::{i:x}") for i in range(1, 131)]
+    domains = [f"{'d' * 60}{i}.example" for i in range(40)]
+    pkt = ra(dns=dns, domains=domains, dns_lifetime=600)
+    rdnss = _layers(pkt, ICMPv6NDOptRDNSS)
+    assert len(rdnss) == 2
+    assert [IPv6Address(a) for opt in rdnss for a in opt.dns] == dns
+    assert all(opt.lifetime == 600 for opt in rdnss)
+    dnssl = _layers(pkt, ICMPv6NDOptDNSSL)
+    assert len(dnssl) >= 2
+    assert [n for opt in dnssl for n in opt.searchlist] == [d + "." for d in domains]
+    assert all(opt.lifetime == 600 for opt in dnssl)

@@ -879,3 +879,11 @@ def test_mutated_requests(case: tuple[bytes, int]) -> None:
             assert pkt[IPv6].src == pkt[ICMPv6ND_NA].tgt
         else:
             assert pkt[IPv6].src == TAP_LL
+
+
+def test_ra_with_very_long_dns_lists_is_still_a_decision() -> None:
+    servers = " ".join(f"2001:db8::{i:x}" for i in range(1, 200))
+    names = " ".join(f"{'n' * 60}{i}.example" for i in range(60))
+    binding = grnet_with(f"DNS6='{servers}'\nSEARCH='{names}'\n")
+    pkt = ra_for(binding)
+    assert pkt[ICMPv6NDOptRDNSS].dns[0] == "2001:db8::1"
