@@ -641,6 +641,7 @@ def render_config(
     lease_lifetime: int = 604800,
     lease_renewal: int = 3600,
     user: str = "nobody",
+    general: Mapping[str, str] | None = None,
     extra_dhcp: Mapping[str, str] | None = None,
     ipv6: Mapping[str, str] | None = None,
 ) -> str:
@@ -662,6 +663,7 @@ def render_config(
         f"datapath = {dirs.datapath}",
         f"logdir = {dirs.logdir}",
         f"user = {user}",
+        *(f"{key} = {value}" for key, value in (general or {}).items()),
         "",
         "[dhcp]",
         *(f"{key} = {value}" for key, value in dhcp.items()),
