@@ -8,6 +8,7 @@ type, ORO, truncations and property tests.
 
 from __future__ import annotations
 
+import struct
 from typing import Any
 
 import pytest
@@ -887,3 +888,15 @@ def test_ra_with_very_long_dns_lists_is_still_a_decision() -> None:
     binding = grnet_with(f"DNS6='{servers}'\nSEARCH='{names}'\n")
     pkt = ra_for(binding)
     assert pkt[ICMPv6NDOptRDNSS].dns[0] == "2001:db8::1"
+
+
+@pytest.mark.xfail(strict=True, raises=struct.error, reason="bug left for the lead")
+def test_many_ia_nas_are_still_a_decision() -> None:
+    """A reassembled 48 KB Solicit of 3000 empty IA_NAs: each reply IA_NA is 44 bytes.
+
+    serve_dhcp6 answers every IA_NA, so the reply passes 65535 bytes and build_udp6
+    raises struct.error out of handle() instead of returning a Decision.
+    """
+    ias = b"".join(bytes(DHCP6OptIA_NA(iaid=i)) for i in range(3000))
+    decision = dhcp6_ask(DHCP6_Solicit(), CLIENT_ID, Raw(ias))
+    assert decision.verdict is Verdict.DROP
