@@ -37,6 +37,8 @@ class Config:
     rate_limit: int = 100
     rate_burst: int = 200
     pending_window: int = 30
+    metrics: tuple[str, int] | None = None  # (address, port) of the Prometheus endpoint
+    trace: str | None = None  # pcap file of every handled packet
     # [dhcp]
     enable_dhcp: bool = True
     lease_lifetime: int = 604800
@@ -131,6 +133,19 @@ def _duid(raw: str) -> bytes:
     return duid
 
 
+def _listen(raw: str) -> tuple[str, int]:
+    """ADDRESS:PORT with a literal address, IPv6 in brackets: no DNS at start-up."""
+    host, sep, port = raw.rpartition(":")
+    if not sep or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise ValueError("not ADDRESS:PORT with a port 1..65535 (e.g. 127.0.0.1:9167)")
+    try:
+        if host.startswith("[") and host.endswith("]"):
+            return str(IPv6Address(host[1:-1])), int(port)
+        return str(IPv4Address(host)), int(port)
+    except AddressValueError:
+        raise ValueError(f"{host!r} is not an IPv4 address or an [IPv6] address") from None
+
+
 def _path(raw: str) -> str:
     if not raw.startswith("/"):
         raise ValueError("not an absolute path")
@@ -152,6 +167,10 @@ _SCHEMA: dict[str, dict[str, tuple[str, Callable[[str], object]]]] = {
         "rate_burst": ("rate_burst", _int_range(1, 1_000_000)),
         # seconds a request from a TAP without binding is kept, to answer once it lands
         "pending_window": ("pending_window", _int_range(0, 3600)),
+        # Prometheus endpoint, ADDRESS:PORT (IPv6 as [::1]:9167); empty: off
+        "metrics": ("metrics", _listen),
+        # pcap file every handled packet is written to; empty: off
+        "trace": ("trace", _path),
     },
     "dhcp": {
         "enable_dhcp": ("enable_dhcp", _bool),
@@ -177,7 +196,9 @@ _SCHEMA: dict[str, dict[str, tuple[str, Callable[[str], object]]]] = {
         "server_duid": ("server_duid", _duid),
     },
 }
-_MAY_BE_EMPTY = frozenset({"nameservers", "domain", "ntp_servers", "domains", "server_duid"})
+_MAY_BE_EMPTY = frozenset(
+    {"nameservers", "domain", "ntp_servers", "domains", "server_duid", "metrics", "trace"}
+)
 # GRNET's later releases had enable_dhcpv6 instead of mode: no means RAs only.
 _LEGACY = {("ipv6", "enable_dhcpv6")}
 
