@@ -211,7 +211,8 @@ def parse_config(text: str, path: str = DEFAULT_CONFIG) -> Config:
     try:
         parser.read_string(text, source=path)
     except configparser.Error as exc:
-        raise ConfigError(path, "?", None, None, str(exc).replace("\n", " ")) from None
+        section = _section_at(text, getattr(exc, "lineno", None) or _first_error_line(exc))
+        raise ConfigError(path, section, None, None, str(exc).replace("\n", " ")) from None
 
     values: dict[str, object] = {"path": path}
     warnings: list[str] = []
@@ -237,6 +238,23 @@ def parse_config(text: str, path: str = DEFAULT_CONFIG) -> Config:
     config = Config(**values, warnings=tuple(warnings))  # type: ignore[arg-type]
     _check_consistency(config, parser)
     return config
+
+
+def _first_error_line(exc: configparser.Error) -> int | None:
+    """The line of the first bad line a ParsingError collected."""
+    errors = getattr(exc, "errors", None)
+    return errors[0][0] if errors else None
+
+
+def _section_at(text: str, lineno: int | None) -> str:
+    """The section a line of the file belongs to, for the error message."""
+    section = "?"
+    if lineno is not None:
+        for line in text.splitlines()[: lineno - 1]:
+            stripped = line.strip()
+            if stripped.startswith("[") and stripped.endswith("]"):
+                section = stripped[1:-1]
+    return section
 
 
 def _convert(path: str, section: str, key: str, raw: str, conv: Callable[[str], T]) -> T:

@@ -27,12 +27,16 @@ from netfilterqueue import NetfilterQueue, Packet
 from . import responder
 from .binding import Binding, BindingTable
 from .config import Config, parse_config
+from .control import ControlServer, listen_tcp, listen_unix, status_handler
 from .errors import ConfigError
 from .inject import Injector
 from .links import Links
+from .metrics import DaemonCollector, LatencyHistogram, http_handler, registry_for
 from .ratelimit import RateLimiter
 from .reply6 import unsolicited_ra
 from .responder import Decision, Inbound, Verdict
+from .status import Served, snapshot
+from .trace import PcapWriter
 from .watcher import Watcher, describe
 
 log = logging.getLogger("nfdhcpd")
@@ -137,6 +141,10 @@ class Daemon:
         self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self._fds_changed = False
         self._next_ra = 0.0
+        self.served = Served()  # per-TAP last request and reply, requests per queue
+        self.latency = LatencyHistogram() if config.metrics else None
+        self.control: ControlServer | None = None  # see open_ops
+        self.trace: PcapWriter | None = None
         self._bind_queues()
 
     # --- setup -----------------------------------------------------------------
@@ -160,7 +168,7 @@ class Daemon:
         for number in sorted(set(wanted) - set(self.queues)):
             queue = NetfilterQueue(af=wanted[number])
             try:
-                queue.bind(number, self._callback(number), max_len=QUEUE_MAXLEN)
+                queue.bind(number, self._timed(self._callback(number)), max_len=QUEUE_MAXLEN)
             except OSError as exc:
                 why = f"cannot bind NFQUEUE {number} (another daemon on it?): {exc}"
                 raise OSError(why) from None
@@ -172,6 +180,7 @@ class Daemon:
     def fds(self) -> list[int]:
         """Every descriptor the daemon needs kept open across daemonizing."""
         fds = [q.get_fd() for q in self.queues.values()]
+        fds += self._ops_fds()
         return [*fds, self.injector.fileno(), self.watcher.fileno(), self._wake_r, self._wake_w]
 
     def install_signals(self) -> None:
@@ -270,6 +279,9 @@ class Daemon:
     def _act(self, decision: Decision, inbound: Inbound) -> None:
         event = decision.event
         self.counters[event] += 1
+        self.served.note(inbound.tap, inbound.queue, event, bool(decision.frames))
+        if self.trace is not None:
+            self.trace.record(inbound, decision.frames)
         for frame in decision.frames:
             try:
                 self.injector.send(frame)
@@ -285,8 +297,8 @@ class Daemon:
             if similar is None:
                 level = logging.DEBUG
             elif similar:
-                decision = dataclasses.replace(
-                    decision, reason=f"{decision.reason} (and {similar} like it before)"
+                decision = decision._replace(
+                    reason=f"{decision.reason} (and {similar} like it before)"
                 )
         if log.isEnabledFor(level):
             if level == logging.INFO:  # an answer: the reason says what was sent
@@ -307,6 +319,8 @@ class Daemon:
             poller = select.poll()
             handlers: dict[int, Callable[[], None]] = {self._wake_r: self._drain_wakeup}
             handlers[self.watcher.fileno()] = self.watcher.read
+            if self.control is not None:
+                handlers[self.control.fileno()] = self.control.service
             for queue in self.queues.values():
                 handlers[queue.get_fd()] = _runner(queue)
             for fd in handlers:
@@ -314,7 +328,12 @@ class Daemon:
             self._fds_changed = False
             while not self._fds_changed:
                 for fd, _events in poller.poll(self._timeout_ms()):
-                    handlers[fd]()
+                    try:
+                        handlers[fd]()
+                    except Exception:
+                        # A bug: say so loudly, and go on serving every VM.
+                        self.counters["error"] += 1
+                        log.exception("internal error in the main loop")
                 if self._flags and not self._handle_flags():
                     return
                 if self.config.enable_ipv6 and time.monotonic() >= self._next_ra:
@@ -349,6 +368,8 @@ class Daemon:
             log.debug("no RA on %s: %s", binding.name, exc)
             return
         self.counters["ra-periodic"] += 1
+        if self.trace is not None:
+            self.trace.record(None, (frame,))
         log.debug("unsolicited RA on %s", binding.name)
 
     def _drain_wakeup(self) -> None:
@@ -417,6 +438,72 @@ class Daemon:
         self.queues.clear()
         self.watcher.close()
         self.injector.close()
+        self._close_ops()
+
+    # --- operations: metrics, control socket, trace ------------------------------
+
+    def open_ops(self, control: str | None, trace: str | None) -> list[str]:
+        """Listen for scrapes ([general] metrics) and status requests (unix socket at
+        `control`), open the pcap `trace`: as root, before the privilege drop. Served
+        from the poll loop; changing them takes a restart. Returns what the daemon's
+        user must own (the socket, so it can remove it at exit)."""
+        server = self.control = ControlServer()
+        handed_over = []
+        if self.config.metrics is not None:
+            collector = DaemonCollector(
+                self.counters, self.served, lambda: self.table, self._queue_names, self.latency
+            )
+            server.listen(listen_tcp(*self.config.metrics), http_handler(registry_for(collector)))
+            log.info("metrics at %s port %d, /metrics", *self.config.metrics)
+        if control is not None:
+            server.listen(listen_unix(control), status_handler(self.status))
+            handed_over.append(control)
+        if trace is not None:
+            self.trace = PcapWriter(trace)
+            log.info("tracing every handled packet to %s", trace)
+        return handed_over
+
+    def status(self) -> dict[str, Any]:
+        """What `nfdhcpd status` shows (see status.snapshot)."""
+        return {
+            "config": self.config.path,
+            **snapshot(self.table, self.served, self.config.datapath, self.counters),
+        }
+
+    def _queue_names(self) -> dict[int, str]:
+        config = self.config
+        names = {}
+        if config.enable_ipv6:
+            names = {config.rs_queue: "rs", config.ns_queue: "ns", config.dhcpv6_queue: "dhcpv6"}
+        if config.enable_dhcp:
+            names[config.dhcp_queue] = "dhcp"
+        return names
+
+    def _timed(self, callback: Callable[[Packet], None]) -> Callable[[Packet], None]:
+        """`callback`, timed into the latency histogram when metrics are on."""
+        latency = self.latency
+        if latency is None:
+            return callback  # metrics off: not even a clock read per packet
+        observe, clock = latency.observe, time.perf_counter
+
+        def timed(packet: Packet) -> None:
+            start = clock()
+            callback(packet)  # catches everything itself: one verdict per packet
+            observe(clock() - start)
+
+        return timed
+
+    def _ops_fds(self) -> list[int]:
+        fds = [] if self.control is None else self.control.fds()
+        return fds if self.trace is None else [*fds, self.trace.fileno()]
+
+    def _close_ops(self) -> None:
+        if self.control is not None:
+            self.control.close()
+            self.control = None
+        if self.trace is not None:
+            self.trace.close()
+            self.trace = None
 
 
 def _limiter(config: Config) -> RateLimiter | None:

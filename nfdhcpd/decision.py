@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import Enum
+from typing import NamedTuple
 
 
 class Verdict(Enum):
@@ -11,8 +11,7 @@ class Verdict(Enum):
     DROP = "drop"
 
 
-@dataclass(frozen=True, slots=True)
-class Inbound:
+class Inbound(NamedTuple):
     """One queued packet, as the shell saw it; `payload` starts at the IP header."""
 
     queue: int
@@ -28,16 +27,14 @@ class Inbound:
         return self.physindev or self.indev
 
 
-@dataclass(frozen=True, slots=True)
-class Frame:
+class Frame(NamedTuple):
     """A complete Ethernet frame to transmit on `ifname`."""
 
     ifname: str
     data: bytes
 
 
-@dataclass(frozen=True, slots=True)
-class Decision:
+class Decision(NamedTuple):
     verdict: Verdict
     event: str
     reason: str

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from enum import IntEnum
 from ipaddress import IPv4Address
+from typing import NamedTuple
 
 from .binding import Route
 from .errors import MalformedPacket
@@ -63,8 +63,7 @@ class Option(IntEnum):
     END = 255
 
 
-@dataclass(frozen=True, slots=True)
-class DhcpMessage:
+class DhcpMessage(NamedTuple):
     """A BOOTP/DHCP message; addresses packed, options by code (RFC 3396 joined)."""
 
     op: int

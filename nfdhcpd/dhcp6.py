@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from enum import IntEnum
+from typing import NamedTuple
 
 from .errors import MalformedPacket
 
@@ -55,8 +55,7 @@ class Status(IntEnum):
     NOT_ON_LINK = 4
 
 
-@dataclass(frozen=True, slots=True)
-class Dhcp6Message:
+class Dhcp6Message(NamedTuple):
     msg_type: int
     xid: bytes
     options: dict[int, list[bytes]]
@@ -89,8 +88,7 @@ def parse_dhcp6(data: bytes) -> Dhcp6Message:
     return Dhcp6Message(data[0], data[1:4], pull_options(data[4:], 4))
 
 
-@dataclass(frozen=True, slots=True)
-class IaNa:
+class IaNa(NamedTuple):
     """An Identity Association for Non-temporary Addresses (RFC 8415 21.4)."""
 
     iaid: bytes

@@ -7,8 +7,8 @@ layer-2 source comes separately from the queue's hardware-address attribute.
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
 from enum import IntEnum
+from typing import NamedTuple
 
 from .errors import MalformedPacket
 from .wire import checksum
@@ -33,8 +33,7 @@ _UDP = struct.Struct("!HHHH")
 _ETH = struct.Struct("!6s6sH")
 
 
-@dataclass(frozen=True, slots=True)
-class Udp4:
+class Udp4(NamedTuple):
     """An IPv4 UDP datagram as received: addresses packed, payload sliced out."""
 
     src: bytes
@@ -84,8 +83,7 @@ def build_ether(dst: bytes, src: bytes, ethertype: EtherType, payload: bytes) ->
 _IPV6 = struct.Struct("!IHBB16s16s")
 
 
-@dataclass(frozen=True, slots=True)
-class Ip6:
+class Ip6(NamedTuple):
     """An IPv6 packet as received (RFC 8200 section 3); no extension headers expected."""
 
     src: bytes

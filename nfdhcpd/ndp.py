@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import IntEnum
 from ipaddress import IPv6Address, IPv6Network
+from typing import NamedTuple
 
 from .errors import MalformedPacket
 from .frames import Ip6, IPProto
@@ -38,8 +39,7 @@ class NdOption(IntEnum):
     DNSSL = 31
 
 
-@dataclass(frozen=True, slots=True)
-class Solicitation:
+class Solicitation(NamedTuple):
     """A Router or Neighbor Solicitation; `target` is empty for an RS."""
 
     src: bytes

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network
+from typing import NamedTuple
 
 from . import dhcp4
 from .binding import Binding, Route
@@ -104,8 +104,7 @@ def _kit(binding: Binding, config: Config, ip: IPv4Address, subnet: IPv4Network)
     return kit
 
 
-@dataclass(frozen=True, slots=True)
-class _Exchange:
+class _Exchange(NamedTuple):
     """What every DHCPv4 reply handler needs to know about the request."""
 
     inbound: Inbound

@@ -9,8 +9,8 @@ else the modified EUI-64 of its MAC in a /64 SUBNET6.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from ipaddress import IPv6Address
+from typing import NamedTuple
 
 from . import dhcp6, ndp
 from .binding import Binding
@@ -172,8 +172,7 @@ def serve_ns(inbound: Inbound, binding: Binding, config: Config) -> Decision:
 # --- DHCPv6 (RFC 8415) ---------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class _Exchange:
+class _Exchange(NamedTuple):
     inbound: Inbound
     binding: Binding
     config: Config
@@ -196,8 +195,15 @@ def serve_dhcp6(inbound: Inbound, binding: Binding, config: Config) -> Decision:
         return Decision(
             Verdict.DROP, "unexpected", f"{inbound.tap}: DHCPv6 type {request.msg_type}"
         )
+    if ip.src == _UNSPECIFIED or ip.src[0] == 0xFF:
+        # RFC 8415 16: clients send from a link-local address; :: has no reply path.
+        raise MalformedPacket("ipv6.src", 8, "DHCPv6 request from :: or a multicast address")
     x = _Exchange(inbound, binding, config, request, ip.src)
     server_id = request.first(Option.SERVERID)
+    if server_id is not None and request.msg_type in _NO_SERVER_ID:
+        return Decision(
+            Verdict.DROP, "malformed", f"{x.who()}: carries a Server Identifier (RFC 8415 16)"
+        )
     if server_id is not None and server_id != config.server_duid:
         return Decision(Verdict.DROP, "other-server", f"{x.who()}: for another server")
     if request.msg_type in _NEED_SERVER_ID and server_id is None:
@@ -223,20 +229,32 @@ def _common(x: _Exchange) -> list[bytes]:
     return options
 
 
+#: IA_NAs answered per message: one gets the address, a few more are told there is
+#: none; a client asking for thousands gets no reply larger than a page for it.
+_MAX_IAS = 4
+_MAX_HELD = 8
+
+
 def _ia_options(x: _Exchange) -> list[bytes]:
-    """One IA_NA per IA_NA asked for, each with the binding's address (RFC 8415 18.3)."""
+    """The binding's address in the first IA_NA asked for (RFC 8415 18.3).
+
+    One address may sit in one IA only (RFC 8415 6.2): any further IA_NA is told
+    NoAddrsAvail.
+    """
     ours = address6(x.binding)
     config = x.config
     t2 = config.rebinding_time
-    out = []
-    for raw in x.request.options.get(Option.IA_NA, []):
+    out: list[bytes] = []
+    for raw in x.request.options.get(Option.IA_NA, [])[:_MAX_IAS]:
         ia = dhcp6.parse_ia_na(raw)
         addresses: list[tuple[bytes, int, int]] = []
-        if ours is not None:
+        if ours is not None and not out:
             life = config.lease_lifetime
             addresses.append((ours.packed, life, life))
-        # RFC 8415 18.3.4: addresses the client holds that are not its own get lifetime 0.
-        addresses += [(a, 0, 0) for a in ia.addresses if ours is None or a != ours.packed]
+        if addresses or ia.addresses:
+            # RFC 8415 18.3.4: addresses the client holds that are not its own get lifetime 0.
+            held = [a for a in ia.addresses if ours is None or a != ours.packed]
+            addresses += [(a, 0, 0) for a in held[:_MAX_HELD]]
         out.append(dhcp6.encode_ia_na(ia.iaid, config.lease_renewal, t2, addresses))
     return out
 
@@ -318,6 +336,9 @@ _HANDLERS: dict[int, Callable[[_Exchange], Decision]] = {
     MessageType.INFORMATION_REQUEST: _information,
 }
 #: RFC 8415 section 16: these must name the server they are for.
+_UNSPECIFIED = bytes(16)
+#: RFC 8415 16.2, 16.5, 16.8: discarded when they name a server.
+_NO_SERVER_ID = frozenset({MessageType.SOLICIT, MessageType.CONFIRM, MessageType.REBIND})
 _NEED_SERVER_ID = frozenset(
     {MessageType.REQUEST, MessageType.RENEW, MessageType.RELEASE, MessageType.DECLINE}
 )

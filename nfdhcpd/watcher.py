@@ -56,6 +56,14 @@ def read_binding(datapath: str, name: str) -> Binding:
     return parse_binding(data, name)
 
 
+def shown(name: str) -> str:
+    """A file name fit for one log line: a newline in it must not forge another."""
+    if name.isprintable():
+        return name
+    # ascii(), not a codec: codecs load lazily, and after dropping privileges may not load.
+    return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in name)
+
+
 class Watcher(pyinotify.ProcessEvent):  # type: ignore[misc]
     """Owns the inotify fd; `table` is the current snapshot."""
 
@@ -93,7 +101,7 @@ class Watcher(pyinotify.ProcessEvent):  # type: ignore[misc]
             if binding is not None:
                 entries[name] = binding
         for name in set(self.table) - set(names):
-            log.info("binding %s removed", name)
+            log.info("binding %s removed", shown(name))
         self._swap(BindingTable(entries))
 
     def read(self) -> None:
@@ -105,10 +113,12 @@ class Watcher(pyinotify.ProcessEvent):  # type: ignore[misc]
             # pyinotify decodes names strictly; a name that is not UTF-8 costs the batch
             log.error("undecodable file name in %s (%s): rescanning", self.datapath, exc)
             self._rescan = True
+        else:
+            if self._rescan:
+                log.warning("inotify queue overflowed: rescanning %s", self.datapath)
         if self._rescan:
             self._rescan = False
             self._pending.clear()
-            log.warning("inotify queue overflowed: rescanning %s", self.datapath)
             self.rescan()
             return
         if self._pending:
@@ -135,7 +145,7 @@ class Watcher(pyinotify.ProcessEvent):  # type: ignore[misc]
             return
         if mask & (pyinotify.IN_DELETE | pyinotify.IN_MOVED_FROM):
             if name in self.table or self._pending.get(name) is not None:
-                log.info("binding %s removed", name)
+                log.info("binding %s removed", shown(name))
                 self._pending[name] = None
             return
         binding = self._load(name)
@@ -148,17 +158,20 @@ class Watcher(pyinotify.ProcessEvent):  # type: ignore[misc]
             binding = read_binding(self.datapath, name)
         except BindingError as exc:
             old = self._pending.get(name) or self.table.get(name)
+            path = os.path.join(self.datapath, name)
+            if not os.path.lexists(path):
+                return old  # gone already: its own delete or move event follows
             keeping = "; keeping the last good binding" if old is not None else ""
             log.error(
                 "invalid binding file %s%s: %s%s",
-                os.path.join(self.datapath, name),
+                shown(path),
                 f" line {exc.line}" if exc.line else "",
                 exc.reason,
                 keeping,
             )
             return old
         if self.table.get(name) != binding:
-            log.info("binding %s loaded: %s", name, describe(binding))
+            log.info("binding %s loaded: %s", shown(name), describe(binding))
         return binding
 
     def _swap(self, table: BindingTable) -> None:

@@ -14,6 +14,7 @@ touch anything outside `tmp_path`; a timeout catches a daemon that wrongly start
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -206,6 +207,7 @@ def test_directory_as_config(tmp_path: Path) -> None:
     assert str(tmp_path) in line and "cannot read" in line
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="the daemon starts as root and drops to nobody")
 def test_a_good_base_is_accepted(tmp_path: Path) -> None:
     """The table's base config itself is valid: each row fails only for its own value.
 
@@ -221,7 +223,8 @@ def test_a_good_base_is_accepted(tmp_path: Path) -> None:
     )
     try:
         assert proc.stderr is not None
-        line = proc.stderr.readline()
+        lines = iter(proc.stderr.readline, "")
+        line = next((x for x in lines if "serving" in x or "cannot start" in x), "")
         assert "serving 0 bindings" in line, line
     finally:
         proc.terminate()
@@ -229,10 +232,6 @@ def test_a_good_base_is_accepted(tmp_path: Path) -> None:
     assert status == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="daemon bug: a syntax error inside a section is reported as section [?]",
-)
 def test_syntax_error_names_its_section(tmp_path: Path) -> None:
     conf = tmp_path / "bad.conf"
     conf.write_text("[general]\n[dhcp]\nthis is not a key value line\n")

@@ -541,12 +541,10 @@ def test_the_invariants_can_fail() -> None:
     assert good.frames
     frame = good.frames[0]
     broken = [
-        dataclasses.replace(good, frames=(dataclasses.replace(frame, ifname="tap99"),)),
-        dataclasses.replace(good, verdict=Verdict.ACCEPT),
-        dataclasses.replace(
-            good, frames=(dataclasses.replace(frame, data=frame.data[:-1] + b"\x01"),)
-        ),
-        dataclasses.replace(good, event="no-binding"),
+        good._replace(frames=(frame._replace(ifname="tap99"),)),
+        good._replace(verdict=Verdict.ACCEPT),
+        good._replace(frames=(frame._replace(data=frame.data[:-1] + b"\x01"),)),
+        good._replace(event="no-binding"),
         "not a decision",
     ]
     for decision in broken:
