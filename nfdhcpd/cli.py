@@ -1,4 +1,5 @@
-"""`nfdhcpd [-c FILE] [-f|--foreground] [-d|--debug] [--version]`."""
+"""`nfdhcpd [-c FILE] [-f|--foreground] [-d|--debug] [--trace FILE] [--version]`, and the
+admin subcommands `rules`, `check` and `status` (see admin.py)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ import sys
 
 import daemon as python_daemon  # imported before privileges are dropped, like all we use
 
-from . import __version__
+from . import __version__, admin
 from .config import DEFAULT_CONFIG
+from .control import control_path
 from .daemon import Daemon, PidFile, load_config
 from .errors import ConfigError
 from .privileges import drop_privileges
@@ -31,12 +33,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "-f", "--foreground", action="store_true", help="stay in the foreground, log to stderr"
     )
     parser.add_argument("-d", "--debug", action="store_true", help="log every packet, decoded")
+    parser.add_argument(
+        "--trace", metavar="FILE", help="write every handled packet to this pcap file"
+    )
     parser.add_argument("--version", action="version", version=f"nfdhcpd {__version__}")
+    admin.add_commands(parser)
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.command is not None:
+        return admin.run(args)
     level = logging.DEBUG if args.debug else logging.INFO
     stderr = logging.StreamHandler(sys.stderr)
     stderr.setFormatter(logging.Formatter(LOG_FORMAT))
@@ -64,6 +72,13 @@ def main(argv: list[str] | None = None) -> int:
                 pass
             handed_over += [logfile, pidfile.path]
         daemon = Daemon(config)
+        # The control socket lives beside the pidfile, in the foreground too (no pidfile
+        # then, so its directory may still have to be made).
+        control = control_path(config.pidfile)
+        if not os.path.isdir(os.path.dirname(control)):
+            os.makedirs(os.path.dirname(control))
+            handed_over.append(os.path.dirname(control))
+        handed_over += daemon.open_ops(control, args.trace or config.trace)
         log.info("%s", drop_privileges(config.user, tuple(handed_over)))
     except (OSError, RuntimeError) as exc:
         log.error("cannot start: %s", exc)
