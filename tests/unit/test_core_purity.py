@@ -19,7 +19,7 @@ import nfdhcpd
 PACKAGE = Path(nfdhcpd.__file__).parent
 SHELL = {
     *("daemon", "watcher", "inject", "links", "cli", "nfq", "privileges", "__main__"),
-    *("trace", "control", "metrics", "admin"),
+    *("trace", "control", "metrics", "admin", "status"),
 }
 #: The modules named in the brief, always checked even if a glob would miss one.
 NAMED_CORE = ["responder", "binding", "config", "dhcp4", "frames", "wire", "errors"]
