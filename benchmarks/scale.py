@@ -27,6 +27,7 @@ import os
 import queue
 import re
 import signal
+import statistics
 import subprocess
 import sys
 import threading
@@ -41,6 +42,7 @@ from _common import (
     GENERAL_OVERRIDES,
     REPO_ROOT,
     RESULTS,
+    cpu_seconds,
     daemon_config,
     install_signal_handlers,
     machine,
@@ -268,6 +270,22 @@ class Scale:
             "no_lost_update": not mismatched and len(table) == len(expected),
         }
 
+    def add_all(self, indexes: Sequence[int], timeout: float = 120) -> dict[str, Any]:
+        """Rename `indexes`' bindings into the running daemon's datapath; once its table
+        holds them all, its resources: fds compared within one process."""
+        assert self.daemon is not None
+        for index in indexes:
+            netns.write_file_atomically(
+                self.daemon.binding_path(f"tap{index}"), binding_text(index, ip_for(index))
+            )
+        want = len(os.listdir(self.daemon.datapath))
+        deadline = time.monotonic() + timeout
+        while len(self.dump_table()) < want:
+            if time.monotonic() > deadline:
+                raise netns.TestbedError(f"table never reached {want}\n{self.log_tail()}")
+            time.sleep(0.5)
+        return {"bindings": want} | self.resources()
+
     def dump_table(self, timeout: float = 30) -> dict[str, str]:
         """SIGUSR1, then parse the binding table the daemon logs: name -> IP."""
         assert self.daemon is not None
@@ -304,15 +322,33 @@ def summary(values: list[float]) -> dict[str, Any]:
     }
 
 
-def phase(scale: Scale, indexes: list[int], samples: int) -> tuple[dict[str, Any], dict[str, str]]:
-    daemon, t0, wall, expected = scale.start(indexes)
-    result: dict[str, Any] = {"bindings": len(indexes)}
-    result |= scale.first_lease(t0)
-    result["serving_logged_s"] = log_time(daemon.log(), "serving ", wall)
+def phase(
+    scale: Scale, indexes: list[int], samples: int, starts: int
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """Start the daemon `starts` times (first-lease timing; the median is reported, the
+    machine being shared), keep the last one running for the other measurements."""
+    result: dict[str, Any] = {"bindings": len(indexes), "loadavg": os.getloadavg()[0]}
+    runs = []
+    for attempt in range(starts):
+        daemon, t0, wall, expected = scale.start(indexes)
+        run = scale.first_lease(t0)
+        # CPU the daemon used until then: what start-up costs, whatever else runs
+        run["cpu_s"] = round(cpu_seconds(daemon.process.pid), 3)
+        run["serving_logged_s"] = log_time(daemon.log(), "serving ", wall)
+        runs.append(run)
+        if attempt < starts - 1:
+            scale.stop()
+    result["first_lease_runs"] = runs
+    for key in ("first_lease_s", "serving_logged_s", "cpu_s"):
+        values = [r[key] for r in runs if r[key] is not None]
+        result[key if key != "cpu_s" else "startup_cpu_s"] = (
+            statistics.median(values) if values else None
+        )
+    result["first_lease_max_s"] = max(r["first_lease_s"] for r in runs)
     time.sleep(1)  # let start-up garbage settle before reading RSS
     result |= scale.resources()
-    run = scale.vm.udhcpc(tries=3, interval=1)
-    result["udhcpc_ip"] = str(run.lease.address.ip) if run.lease else None
+    client = scale.vm.udhcpc(tries=3, interval=1)
+    result["udhcpc_ip"] = str(client.lease.address.ip) if client.lease else None
     result["rename_to_reply"] = summary(scale.rename_latency(samples, 1))
     expected[scale.vm.tap] = ip_for(scale.vm_index, 1 + (samples - 1) % 2)
     return result, expected
@@ -335,6 +371,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="nfdhcpd with many binding files")
     parser.add_argument("--bindings", type=int, default=10_000)
     parser.add_argument("--samples", type=int, default=100, help="rename-to-reply samples")
+    parser.add_argument("--starts", type=int, default=3, help="daemon starts timed")
     parser.add_argument("--vm-index", type=int, default=4242, help="the VM's TAP is tapN")
     parser.add_argument("--output", type=Path, default=RESULTS / "scale.json")
     args = parser.parse_args(argv)
@@ -348,11 +385,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     data["command"] = "benchmarks/scale.py " + " ".join(argv or [])
     data["daemon_general_overrides"] = GENERAL_OVERRIDES
     with testbed(args.vm_index) as scale:
-        one, _ = phase(scale, [args.vm_index], min(args.samples, 30))
+        one, _ = phase(scale, [args.vm_index], min(args.samples, 30), 1)
+        # The same process once the other bindings are added: code changes between two
+        # daemon starts (a shared, live checkout) cannot skew this fd comparison.
+        others = [i for i in range(args.bindings) if i != args.vm_index]
+        one["after_adding_all"] = scale.add_all(others)
         one["exit_status"] = scale.stop()
         print(f"1 binding: {one}", flush=True)
         indexes = list(range(args.bindings))
-        many, expected = phase(scale, indexes, args.samples)
+        many, expected = phase(scale, indexes, args.samples, args.starts)
         print(f"{args.bindings} bindings: {many}", flush=True)
         many["overflow"] = scale.overflow(indexes, expected)
         print(f"overflow: {many['overflow']}", flush=True)
@@ -363,7 +404,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     data["targets"] = {
         "first_lease_le_2s": many["first_lease_s"] <= 2.0,
         "rss_le_80mb": many["rss_kib"] <= 80 * 1024,
-        "fds_independent": many["fds"] == one["fds"],
+        "fds_independent": one["after_adding_all"]["fds"] == one["fds"],
         "rename_p99_le_20ms": many["rename_to_reply"]["p99_ms"] <= 20.0,
         "no_lost_update_after_overflow": many["overflow"]["no_lost_update"],
     }
