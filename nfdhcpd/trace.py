@@ -32,8 +32,9 @@ class PcapWriter:
 
     def __init__(self, path: str) -> None:
         self.path = path
-        # 0640: a trace holds the VMs' addresses and host names.
+        # 0640, also when replacing an older trace: it holds the VMs' addresses and names.
         self.fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o640)
+        os.fchmod(self.fd, 0o640)
         os.write(self.fd, _FILE_HEADER)
 
     def fileno(self) -> int:

@@ -1,0 +1,225 @@
+"""The admin subcommands as a user runs them: `rules`, `check`, `status` (no root needed)."""
+
+from __future__ import annotations
+
+import json
+import re
+import select
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from nfdhcpd.binding import BindingTable, parse_binding
+from nfdhcpd.control import ControlServer, listen_unix, status_handler
+from nfdhcpd.status import Served, snapshot
+
+from .conftest import GRNET_BINDING
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def nfdhcpd(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "nfdhcpd", *args], capture_output=True, text=True, timeout=60
+    )
+
+
+def write_config(tmp_path: Path, extra: str = "") -> Path:
+    datapath = tmp_path / "bindings"
+    datapath.mkdir(exist_ok=True)
+    conf = tmp_path / "nfdhcpd.conf"
+    conf.write_text(
+        f"[general]\ndatapath = {datapath}\npidfile = {tmp_path}/run/nfdhcpd.pid\n{extra}"
+    )
+    return conf
+
+
+# --- rules -------------------------------------------------------------------------
+
+
+def readme_rules() -> list[str]:
+    """The commands of README's "iptables rules" section, continuation lines joined."""
+    section = README.read_text().split("## iptables rules", 1)[1].split("\n## ", 1)[0]
+    commands = []
+    for block in re.findall(r"```sh\n(.*?)```", section, re.S):
+        for command in block.replace("\\\n", " ").splitlines():
+            commands.append(" ".join(command.split()))
+    return [c for c in commands if c]
+
+
+def test_rules_match_the_readme(tmp_path: Path) -> None:
+    result = nfdhcpd("rules", "-c", str(write_config(tmp_path)))
+    assert result.returncode == 0, result.stderr
+    printed = result.stdout.splitlines()
+    expected = readme_rules()
+    assert len(expected) >= 7
+    for command in expected:
+        assert command in printed, command
+    # README: IPv6 bridged is "the same with -m physdev --physdev-in tap+ instead of -i tap+".
+    for command in expected:
+        if command.startswith("ip6tables"):
+            bridged = command.replace("-i tap+", "-m physdev --physdev-in tap+")
+            assert bridged in printed, bridged
+    assert "sysctl -w net.bridge.bridge-nf-call-ip6tables=1" in printed
+    assert all("--queue-bypass" in line for line in printed if "NFQUEUE" in line)
+
+
+def test_rules_follow_the_config(tmp_path: Path) -> None:
+    conf = write_config(tmp_path, "[dhcp]\ndhcp_queue = 7\n[ipv6]\nenable_ipv6 = no\n")
+    result = nfdhcpd("-c", str(conf), "rules", "--mode", "routed", "--interfaces", "vnet+")
+    assert result.returncode == 0, result.stderr
+    rules = [line for line in result.stdout.splitlines() if not line.startswith("#")]
+    assert rules == [
+        "iptables -t mangle -A PREROUTING -i vnet+ -p udp --dport 67 "
+        "-j NFQUEUE --queue-num 7 --queue-bypass"
+    ]
+
+
+def test_rules_with_a_bad_config_exit_2(tmp_path: Path) -> None:
+    conf = write_config(tmp_path, "metrics = nowhere\n")
+    result = nfdhcpd("rules", "-c", str(conf))
+    assert result.returncode == 2
+    assert "metrics" in result.stderr and str(conf) in result.stderr
+
+
+# --- check -------------------------------------------------------------------------
+
+
+def test_check_a_good_file(tmp_path: Path) -> None:
+    path = tmp_path / "tap10"
+    path.write_text(GRNET_BINDING)
+    result = nfdhcpd("check", str(path))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(f"{path}: ok: MAC=aa:6b:39:22:33:44")
+    assert "IP=192.0.2.100" in result.stdout
+
+
+def test_check_a_bad_file_names_file_line_and_reason(tmp_path: Path) -> None:
+    good = tmp_path / "tap10"
+    good.write_text(GRNET_BINDING)
+    bad = tmp_path / "tap11"
+    bad.write_text("MAC=aa:6b:39:22:33:44\n# comment\nIP=192.0.2.300\nSUBNET=192.0.2.0/24\n")
+    result = nfdhcpd("check", str(good), str(bad))
+    assert result.returncode == 1
+    assert result.stderr.strip() == f"{bad} line 3: IP: '192.0.2.300' is not an IPv4 address"
+    assert f"{good}: ok" in result.stdout
+
+
+def test_check_files_the_daemon_would_not_read(tmp_path: Path) -> None:
+    (tmp_path / "tap1.tmp").write_text(GRNET_BINDING)
+    (tmp_path / "tap2").symlink_to(tmp_path / "tap1.tmp")
+    result = nfdhcpd("check", str(tmp_path / "tap1.tmp"), str(tmp_path / "tap2"), "/nonexistent")
+    assert result.returncode == 1
+    errors = result.stderr.splitlines()
+    assert errors[0].endswith("tap1.tmp: ignored by nfdhcpd (hidden or temporary file name)")
+    assert errors[1] == f"{tmp_path / 'tap2'}: is a symbolic link, refused"
+    assert errors[2].startswith("/nonexistent: cannot open")
+
+
+def test_check_the_config_and_datapath(tmp_path: Path) -> None:
+    conf = write_config(tmp_path)
+    datapath = tmp_path / "bindings"
+    (datapath / "tap10").write_text(GRNET_BINDING)
+    (datapath / ".tap12.tmp").write_text("garbage")  # ignored, as the daemon does
+    result = nfdhcpd("check", "-c", str(conf))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        f"{conf}: ok",
+        f"{datapath}: 1 valid binding(s), 0 invalid",
+    ]
+
+    (datapath / "tap11").write_text("MAC=nonsense\n")
+    result = nfdhcpd("-c", str(conf), "check")
+    assert result.returncode == 1
+    assert f"{datapath / 'tap11'} line 1: MAC" in result.stderr
+    assert f"{datapath}: 1 valid binding(s), 1 invalid" in result.stdout
+
+
+def test_check_a_bad_config_exit_2(tmp_path: Path) -> None:
+    conf = write_config(tmp_path, "[dhcp]\nlease_lifetime = forever\n")
+    result = nfdhcpd("check", "-c", str(conf))
+    assert result.returncode == 2
+    assert "[dhcp] lease_lifetime" in result.stderr
+
+
+def test_daemon_invocation_unchanged(tmp_path: Path) -> None:
+    """`nfdhcpd -f -c FILE` is still the daemon: a bad config stops it with exit 2."""
+    conf = write_config(tmp_path, "rate_limit = -1\n")
+    result = nfdhcpd("-f", "-c", str(conf))
+    assert result.returncode == 2
+    assert "rate_limit" in result.stderr
+
+
+# --- status ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def fake_daemon(tmp_path: Path) -> Iterator[Path]:
+    """A control socket answering with the real snapshot of a small table, served the
+    way the daemon's loop does it (in a thread here, which the test may have)."""
+    datapath = tmp_path / "bindings"
+    datapath.mkdir()
+    (datapath / "tap10").write_text(GRNET_BINDING)
+    (datapath / "tap11").write_text("MAC=nonsense\n")
+    table = BindingTable({"tap10": parse_binding(GRNET_BINDING.encode(), "tap10")})
+    served = Served()
+    served.note("tap10", 42, "offer", replied=True)
+    served.note("tap10", 42, "mac-mismatch", replied=False)
+    counters = {"offer": 1, "mac-mismatch": 1}
+    path = tmp_path / "nfdhcpd.sock"
+    server = ControlServer()
+    server.listen(
+        listen_unix(str(path)),
+        status_handler(lambda: snapshot(table, served, str(datapath), counters)),
+    )
+    stop = threading.Event()
+
+    def loop() -> None:
+        while not stop.is_set():
+            if select.select([server.fileno()], [], [], 0.05)[0]:
+                server.service()
+
+    thread = threading.Thread(target=loop)
+    thread.start()
+    try:
+        yield path
+    finally:
+        stop.set()
+        thread.join()
+        server.close()
+    assert not path.exists()  # removed at exit
+
+
+def test_status_json(fake_daemon: Path) -> None:
+    result = nfdhcpd("status", "--json", "--socket", str(fake_daemon))
+    assert result.returncode == 0, result.stderr
+    answer = json.loads(result.stdout)
+    tap10, tap11 = answer["bindings"]
+    assert tap10["tap"] == "tap10" and tap10["applied"] is True
+    assert tap10["tap_present"] is False  # no such interface here
+    assert tap10["ip"] == "192.0.2.100" and tap10["mac"] == "aa:6b:39:22:33:44"
+    assert tap10["last_event"] == "mac-mismatch" and tap10["last_reply_event"] == "offer"
+    assert tap10["last_request"] >= tap10["last_reply"] > 0
+    assert tap11 == {"tap": "tap11", "applied": False, "tap_present": False}
+    assert answer["counters"] == {"mac-mismatch": 1, "offer": 1}
+
+
+def test_status_table(fake_daemon: Path) -> None:
+    result = nfdhcpd("status", "--socket", str(fake_daemon))
+    assert result.returncode == 0, result.stderr
+    header, tap10, tap11, *footer = result.stdout.splitlines()
+    assert header.split()[:3] == ["TAP", "APPLIED", "TAP"]
+    assert tap10.split()[:5] == ["tap10", "yes", "no", "aa:6b:39:22:33:44", "192.0.2.100"]
+    assert tap10.endswith("offer") and "mac-mismatch" in tap10
+    assert tap11.split()[:2] == ["tap11", "NO"]
+    assert footer[-1] == "counters: mac-mismatch=1, offer=1"
+
+
+def test_status_without_a_daemon(tmp_path: Path) -> None:
+    result = nfdhcpd("status", "-c", str(write_config(tmp_path)))
+    assert result.returncode == 1
+    assert f"{tmp_path}/run/nfdhcpd.sock (is it running?)" in result.stderr
