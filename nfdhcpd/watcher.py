@@ -72,7 +72,7 @@ class Watcher(pyinotify.ProcessEvent):  # type: ignore[misc]
         self.datapath = datapath
         self.table = BindingTable()
         self._on_change = on_change
-        self._pending: dict[str, Binding | None] = {}
+        self._dirty: set[str] = set()  # names whose files changed in this batch
         self._rescan = False
         self._wm = pyinotify.WatchManager()
         watch = self._wm.add_watch(datapath, _MASK, quiet=False)
@@ -93,11 +93,13 @@ class Watcher(pyinotify.ProcessEvent):  # type: ignore[misc]
         except OSError as exc:
             log.error("cannot list %s: %s; keeping %d bindings", self.datapath, exc, len(self))
             return
+        # The first scan of thousands of files would be as many lines: a count will do.
+        quiet = not self.table
         entries: dict[str, Binding] = {}
         for name in names:
             if ignored_name(name):
                 continue
-            binding = self._load(name)
+            binding = self._load(name, quiet=quiet)
             if binding is not None:
                 entries[name] = binding
         for name in set(self.table) - set(names):
@@ -105,31 +107,44 @@ class Watcher(pyinotify.ProcessEvent):  # type: ignore[misc]
         self._swap(BindingTable(entries))
 
     def read(self) -> None:
-        """Handle whatever inotify has queued; call when its fd is readable."""
+        """Handle whatever inotify has queued; call when its fd is readable.
+
+        Events only name the files that changed; each is read once per batch, however
+        many events it had, and after an overflow none is: everything is rescanned.
+        """
         try:
             self._notifier.read_events()
-            self._notifier.process_events()
         except UnicodeDecodeError as exc:
             # pyinotify decodes names strictly; a name that is not UTF-8 costs the batch
             log.error("undecodable file name in %s (%s): rescanning", self.datapath, exc)
             self._rescan = True
-        else:
-            if self._rescan:
-                log.warning("inotify queue overflowed: rescanning %s", self.datapath)
+        queued = self._notifier._eventq  # the overflow is last: look before handling
+        if any(event.mask & pyinotify.IN_Q_OVERFLOW for event in queued):
+            log.warning("inotify queue overflowed: rescanning %s", self.datapath)
+            self._rescan = True
         if self._rescan:
+            queued.clear()
             self._rescan = False
-            self._pending.clear()
+            self._dirty.clear()
             self.rescan()
             return
-        if self._pending:
-            entries = dict(self.table)
-            for name, binding in self._pending.items():
-                if binding is None:
-                    entries.pop(name, None)
-                else:
-                    entries[name] = binding
-            self._pending.clear()
-            self._swap(BindingTable(entries))
+        self._notifier.process_events()
+        if not self._dirty:
+            return
+        if not os.path.isdir(self.datapath):  # gone itself: keep what we have (see above)
+            self._dirty.clear()
+            return
+        entries = dict(self.table)
+        for name in sorted(self._dirty):
+            if not os.path.lexists(os.path.join(self.datapath, name)):
+                if entries.pop(name, None) is not None:
+                    log.info("binding %s removed", shown(name))
+                continue
+            binding = self._load(name)
+            if binding is not None:
+                entries[name] = binding
+        self._dirty.clear()
+        self._swap(BindingTable(entries))
 
     def process_IN_Q_OVERFLOW(self, event: pyinotify.Event) -> None:
         """pyinotify routes overflow here, not to process_default."""
@@ -141,37 +156,31 @@ class Watcher(pyinotify.ProcessEvent):  # type: ignore[misc]
             log.error("state directory %s vanished; bindings frozen until SIGHUP", self.datapath)
             return
         name = event.name
-        if not name or ignored_name(name):
-            return
-        if mask & (pyinotify.IN_DELETE | pyinotify.IN_MOVED_FROM):
-            if name in self.table or self._pending.get(name) is not None:
-                log.info("binding %s removed", shown(name))
-                self._pending[name] = None
-            return
-        binding = self._load(name)
-        if binding is not None:
-            self._pending[name] = binding
+        if name and not ignored_name(name):
+            self._dirty.add(name)
 
-    def _load(self, name: str) -> Binding | None:
+    def _load(self, name: str, *, quiet: bool = False) -> Binding | None:
         """The new binding for `name`, or the last good one if the file is bad."""
+        old = self.table.get(name)
         try:
             binding = read_binding(self.datapath, name)
         except BindingError as exc:
-            old = self._pending.get(name) or self.table.get(name)
-            path = os.path.join(self.datapath, name)
-            if not os.path.lexists(path):
-                return old  # gone already: its own delete or move event follows
             keeping = "; keeping the last good binding" if old is not None else ""
             log.error(
                 "invalid binding file %s%s: %s%s",
-                shown(path),
+                shown(os.path.join(self.datapath, name)),
                 f" line {exc.line}" if exc.line else "",
                 exc.reason,
                 keeping,
             )
             return old
-        if self.table.get(name) != binding:
-            log.info("binding %s loaded: %s", shown(name), describe(binding))
+        if old != binding:
+            log.log(
+                logging.DEBUG if quiet else logging.INFO,
+                "binding %s loaded: %s",
+                shown(name),
+                describe(binding),
+            )
         return binding
 
     def _swap(self, table: BindingTable) -> None:
@@ -185,10 +194,13 @@ class Watcher(pyinotify.ProcessEvent):  # type: ignore[misc]
 def describe(binding: Binding) -> str:
     """One line for the log: what this binding will hand out."""
     parts = [f"MAC={mac_text(binding.mac)}"]
-    for key in ("indev", "ip", "subnet", "gateway", "hostname", "subnet6", "eui64", "mtu"):
+    keys = ("indev", "ip", "subnet", "gateway", "hostname", "subnet6", "gateway6", "eui64")
+    for key in (*keys, "ip6", "mtu"):
         value = getattr(binding, key)
         if value is not None:
             parts.append(f"{key.upper()}={value}")
+    if binding.dns6 is not None:
+        parts.append("DNS6=" + ",".join(map(str, binding.dns6)))
     if binding.private:
         parts.append("PRIVATE")
     if binding.macspoof:

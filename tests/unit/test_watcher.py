@@ -357,3 +357,16 @@ def test_describe() -> None:
     for part in ("MAC=aa:6b:39:22:33:44", "INDEV=tap10", "IP=192.0.2.100", "MTU=1450", "MACSPOOF"):
         assert part in line
     assert "PRIVATE" not in line
+
+
+def test_a_file_is_read_once_per_batch(
+    datapath: Path, watcher: Watcher, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Five rewrites queued before the watcher runs: one read, one error, not five."""
+    for _ in range(5):
+        (datapath / "tap10").write_text("MAC=nonsense\n")
+    assert select.select([watcher.fileno()], [], [], 5)[0]
+    with caplog.at_level("ERROR", logger="nfdhcpd.watcher"):
+        watcher.read()
+    errors = [r for r in caplog.records if "tap10" in r.getMessage()]
+    assert len(errors) == 1, [r.getMessage() for r in errors]
