@@ -16,7 +16,7 @@ from .config import DEFAULT_CONFIG
 from .control import control_path
 from .daemon import Daemon, PidFile, load_config
 from .errors import ConfigError
-from .privileges import drop_privileges
+from .privileges import check_user, drop_privileges
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(message)s"
 EXIT_CONFIG = 2
@@ -59,9 +59,11 @@ def main(argv: list[str] | None = None) -> int:
     for warning in config.warnings:
         log.warning("%s", warning)
 
-    pidfile = None
+    pidfile: PidFile | None = None
+    daemon: Daemon | None = None
     logfile = os.path.join(config.logdir, "nfdhcpd.log")
     try:
+        check_user(config.user)
         handed_over: list[str] = []  # what `user` must write, or replace, once root is gone
         if not args.foreground:
             piddir = os.path.dirname(config.pidfile)
@@ -82,6 +84,11 @@ def main(argv: list[str] | None = None) -> int:
         log.info("%s", drop_privileges(config.user, tuple(handed_over)))
     except (OSError, RuntimeError) as exc:
         log.error("cannot start: %s", exc)
+        # Whatever got set up goes: queues, the control socket, our pidfile.
+        if daemon is not None:
+            daemon.close()
+        if pidfile is not None:
+            pidfile.remove()
         return EXIT_STARTUP
 
     if args.foreground:

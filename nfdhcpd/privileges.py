@@ -60,6 +60,18 @@ def capabilities(pid: int | str = "self") -> dict[str, int]:
     return caps
 
 
+def check_user(user: str) -> pwd.struct_passwd:
+    """The passwd entry of `user`, refused if missing or root: checked before anything
+    is bound or written, so a refused start leaves nothing behind."""
+    try:
+        entry = pwd.getpwnam(user)
+    except KeyError:
+        raise PrivilegeError(f"[general] user {user!r}: no such user") from None
+    if entry.pw_uid == 0 and os.geteuid() == 0:
+        raise PrivilegeError(f"[general] user {user!r} is root; name an unprivileged user")
+    return entry
+
+
 def drop_privileges(user: str, chown: tuple[str, ...] = ()) -> str:
     """Become `user` with only CAP_NET_ADMIN and CAP_NET_RAW; return what was done.
 
@@ -69,10 +81,7 @@ def drop_privileges(user: str, chown: tuple[str, ...] = ()) -> str:
     is already unprivileged must already hold the two capabilities (given by
     systemd's AmbientCapabilities, say) and is left as it is.
     """
-    try:
-        entry = pwd.getpwnam(user)
-    except KeyError:
-        raise PrivilegeError(f"[general] user {user!r}: no such user") from None
+    entry = check_user(user)
     if os.geteuid() != 0:
         have = capabilities()["CapEff"]
         if have & KEEP != KEEP:
@@ -80,8 +89,6 @@ def drop_privileges(user: str, chown: tuple[str, ...] = ()) -> str:
                 f"running as uid {os.geteuid()} without CAP_NET_ADMIN and CAP_NET_RAW"
             )
         return f"already unprivileged (uid {os.geteuid()})"
-    if entry.pw_uid == 0:
-        raise PrivilegeError(f"[general] user {user!r} is root; name an unprivileged user")
     for path in chown:
         if os.path.exists(path):
             os.chown(path, entry.pw_uid, entry.pw_gid)

@@ -194,7 +194,6 @@ def test_refuses_root_or_an_unknown_user(
     assert hv.queue_stats() == {}  # nothing left bound: the process is gone
 
 
-@pytest.mark.xfail(strict=True, reason="daemon bug: a refused start leaves its pidfile and socket")
 def test_refused_start_leaves_no_pidfile_or_socket(hv: Hypervisor) -> None:
     dirs = DaemonDirs(hv.workdir / netns.unique_name("nfdhcpd"))
     dirs.create()
@@ -202,6 +201,22 @@ def test_refused_start_leaves_no_pidfile_or_socket(hv: Hypervisor) -> None:
     proc = run_cli(hv, "-c", str(dirs.config))
     assert proc.returncode == 1, proc.stderr
     assert sorted(p.name for p in dirs.pidfile.parent.iterdir()) == []
+
+
+def test_start_failing_late_undoes_its_pidfile_and_queues(hv: Hypervisor) -> None:
+    """A failure after the pidfile and queues exist (here: a plain file where the control
+    socket goes) removes the pidfile and unbinds the queues; the file is left alone."""
+    dirs = DaemonDirs(hv.workdir / netns.unique_name("nfdhcpd"))
+    dirs.create()
+    dirs.config.write_text(netns.render_config(dirs))
+    squatter = dirs.pidfile.parent / "nfdhcpd.sock"
+    squatter.write_text("not a socket")
+    proc = run_cli(hv, "-c", str(dirs.config))
+    assert proc.returncode == 1, proc.stderr
+    assert f"{squatter} exists and is not a socket" in proc.stderr.splitlines()[-1]
+    assert sorted(p.name for p in dirs.pidfile.parent.iterdir()) == [squatter.name]
+    assert squatter.read_text() == "not a socket"
+    assert hv.queue_stats() == {}
 
 
 # ------------------------------------------------------------------ 2. rate limit
