@@ -37,6 +37,7 @@ class Config:
     rate_limit: int = 100
     rate_burst: int = 200
     pending_window: int = 30
+    coalesce_ms: int = 2
     metrics: tuple[str, int] | None = None  # (address, port) of the Prometheus endpoint
     trace: str | None = None  # pcap file of every handled packet
     # [dhcp]
@@ -167,6 +168,8 @@ _SCHEMA: dict[str, dict[str, tuple[str, Callable[[str], object]]]] = {
         "rate_burst": ("rate_burst", _int_range(1, 1_000_000)),
         # seconds a request from a TAP without binding is kept, to answer once it lands
         "pending_window": ("pending_window", _int_range(0, 3600)),
+        # under load, wait this long for packets to gather before reading the queues again
+        "coalesce_ms": ("coalesce_ms", _int_range(0, 100)),
         # Prometheus endpoint, ADDRESS:PORT (IPv6 as [::1]:9167); empty: off
         "metrics": ("metrics", _listen),
         # pcap file every handled packet is written to; empty: off

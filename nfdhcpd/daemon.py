@@ -18,11 +18,11 @@ import socket
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from types import FrameType
 from typing import Any
 
-from netfilterqueue import NetfilterQueue, Packet
+from netfilterqueue import Packet
 
 from . import responder
 from .binding import Binding, BindingTable
@@ -32,6 +32,7 @@ from .errors import ConfigError
 from .inject import Injector
 from .links import Links
 from .metrics import DaemonCollector, LatencyHistogram, http_handler, registry_for
+from .nfq import Queue
 from .ratelimit import RateLimiter
 from .reply6 import unsolicited_ra
 from .responder import Decision, Inbound, Verdict
@@ -44,8 +45,6 @@ log = logging.getLogger("nfdhcpd")
 #: Decisions worth more than debug level: a VM got an answer or was refused.
 _QUIET_EVENTS = frozenset({"no-binding", "unknown-queue", "ns-own", "ns-other"})
 _WARN_EVENTS = frozenset({"decline", "mac-mismatch", "indev-mismatch", "malformed", "error"})
-#: Packets the kernel may hold for us per queue before it drops (or bypasses) them.
-QUEUE_MAXLEN = 4096
 #: Requests from TAPs without binding kept at most (each TAP keeps only its latest).
 _MAX_PENDING = 4096
 
@@ -134,7 +133,7 @@ class Daemon:
         self._pending: dict[tuple[str, int], tuple[float, Inbound]] = {}
         self.injector = Injector()
         self.links = Links(self.injector.fileno())
-        self.queues: dict[int, NetfilterQueue] = {}
+        self.queues: dict[int, Queue] = {}
         self.watcher = Watcher(config.datapath, self._table_changed)
         self.table: BindingTable = self.watcher.table
         self._flags: set[int] = set()
@@ -166,20 +165,14 @@ class Daemon:
             self.queues.pop(number).unbind()
             log.info("unbound NFQUEUE %d", number)
         for number in sorted(set(wanted) - set(self.queues)):
-            queue = NetfilterQueue(af=wanted[number])
-            try:
-                queue.bind(number, self._timed(self._callback(number)), max_len=QUEUE_MAXLEN)
-            except OSError as exc:
-                why = f"cannot bind NFQUEUE {number} (another daemon on it?): {exc}"
-                raise OSError(why) from None
-            os.set_blocking(queue.get_fd(), False)
+            queue = Queue(number, wanted[number], self._timed(self._callback(number)))
             self.queues[number] = queue
             log.info("listening on NFQUEUE %d", number)
         self._fds_changed = True
 
     def fds(self) -> list[int]:
         """Every descriptor the daemon needs kept open across daemonizing."""
-        fds = [q.get_fd() for q in self.queues.values()]
+        fds = [q.fileno() for q in self.queues.values()]
         fds += self._ops_fds()
         return [*fds, self.injector.fileno(), self.watcher.fileno(), self._wake_r, self._wake_w]
 
@@ -193,30 +186,25 @@ class Daemon:
 
     # --- the packet path -------------------------------------------------------
 
-    def _callback(self, number: int) -> Callable[[Packet], None]:
-        def on_packet(packet: Packet) -> None:
-            verdict = Verdict.DROP
+    def _callback(self, number: int) -> Callable[[Packet], Verdict]:
+        def on_packet(packet: Packet) -> Verdict:
             try:
                 ifindex = packet.physindev or packet.indev
                 if self.limiter is not None and not self.limiter.allow(ifindex, time.monotonic()):
                     self._over_limit(ifindex)
-                    return  # dropped, unparsed
+                    return Verdict.DROP  # unparsed
                 inbound = self._inbound(number, packet)
                 decision = responder.handle(inbound, self.table, self.config)
-                verdict = decision.verdict
                 self._act(decision, inbound)
                 if decision.event == "no-binding" and not self._is_ns_queue(number):
                     self._remember(inbound)
+                return decision.verdict
             except Exception:
                 # A bug, not bad input (the core turns that into decisions): log it, count
                 # it, drop this packet and keep serving everyone else.
                 self.counters["error"] += 1
                 log.exception("internal error handling a packet from queue %d", number)
-            finally:
-                if verdict is Verdict.ACCEPT:
-                    packet.accept()
-                else:
-                    packet.drop()
+                return Verdict.DROP
 
         return on_packet
 
@@ -316,24 +304,40 @@ class Daemon:
         self.watcher.rescan()
         log.info("serving %d bindings from %s", len(self.table), self.config.datapath)
         while True:
-            poller = select.poll()
-            handlers: dict[int, Callable[[], None]] = {self._wake_r: self._drain_wakeup}
+            handlers: dict[int, Callable[[], object]] = {self._wake_r: self._drain_wakeup}
             handlers[self.watcher.fileno()] = self.watcher.read
             if self.control is not None:
                 handlers[self.control.fileno()] = self.control.service
-            for queue in self.queues.values():
-                handlers[queue.get_fd()] = _runner(queue)
-            for fd in handlers:
-                poller.register(fd, select.POLLIN)
+            others = _poller(handlers)  # all but the queues: polled while coalescing
+            queues = {queue.fileno(): queue for queue in self.queues.values()}
+            every = _poller(handlers.keys() | queues.keys())
             self._fds_changed = False
+            coalescing = False
+            last_read = 0.0
             while not self._fds_changed:
-                for fd, _events in poller.poll(self._timeout_ms()):
+                timeout = self._timeout_ms()
+                window = self.config.coalesce_ms
+                if coalescing:
+                    timeout = window if timeout is None else min(timeout, window)
+                read = 0
+                for fd, _events in (others if coalescing else every).poll(timeout):
                     try:
-                        handlers[fd]()
+                        if fd in queues:
+                            read += queues[fd].read()
+                        else:
+                            handlers[fd]()
                     except Exception:
                         # A bug: say so loudly, and go on serving every VM.
                         self.counters["error"] += 1
                         log.exception("internal error in the main loop")
+                coalescing = False
+                if read and window:
+                    # Interrupt moderation: under load (a burst, or packets closer than the
+                    # window), let the next ones gather for one wake-up instead of waking per
+                    # packet. An isolated request is still answered at once.
+                    now = time.monotonic()
+                    coalescing = read > 1 or now - last_read < window / 1000
+                    last_read = now
                 if self._flags and not self._handle_flags():
                     return
                 if self.config.enable_ipv6 and time.monotonic() >= self._next_ra:
@@ -479,17 +483,18 @@ class Daemon:
             names[config.dhcp_queue] = "dhcp"
         return names
 
-    def _timed(self, callback: Callable[[Packet], None]) -> Callable[[Packet], None]:
+    def _timed(self, callback: Callable[[Packet], Verdict]) -> Callable[[Packet], Verdict]:
         """`callback`, timed into the latency histogram when metrics are on."""
         latency = self.latency
         if latency is None:
             return callback  # metrics off: not even a clock read per packet
         observe, clock = latency.observe, time.perf_counter
 
-        def timed(packet: Packet) -> None:
+        def timed(packet: Packet) -> Verdict:
             start = clock()
-            callback(packet)  # catches everything itself: one verdict per packet
+            verdict = callback(packet)  # catches everything itself
             observe(clock() - start)
+            return verdict
 
         return timed
 
@@ -506,15 +511,15 @@ class Daemon:
             self.trace = None
 
 
+def _poller(fds: Iterable[int]) -> select.poll:
+    poller = select.poll()
+    for fd in fds:
+        poller.register(fd, select.POLLIN)
+    return poller
+
+
 def _limiter(config: Config) -> RateLimiter | None:
     return RateLimiter(config.rate_limit, config.rate_burst) if config.rate_limit else None
-
-
-def _runner(queue: NetfilterQueue) -> Callable[[], None]:
-    def run() -> None:
-        queue.run(block=False)
-
-    return run
 
 
 def _scapy_layers() -> tuple[Any, Any, Any]:

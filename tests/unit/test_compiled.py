@@ -1,0 +1,107 @@
+"""The packet path runs compiled by mypyc (setup.py); the .py files stay the reference.
+
+Checks that the installed build is compiled and fresh, and fuzzes the compiled
+`handle` against an interpreted copy of the same sources: same verdict, event,
+reason and byte-identical frames, so whatever the scapy-decoding tests show of one
+holds for the other.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import importlib.machinery
+import os
+import shutil
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+from hypothesis import given
+
+import nfdhcpd
+from nfdhcpd.config import Config
+from nfdhcpd.decision import Decision
+
+from .test_fuzz_handlers import (
+    FUZZ,
+    QUEUES,
+    UNKNOWN_QUEUE,
+    Scenario,
+    configs,
+    mutated_cases,
+    scenarios,
+)
+
+PACKAGE = Path(nfdhcpd.__file__).parent
+PURE = os.environ.get("NFDHCPD_PURE") == "1"
+needs_compiled = pytest.mark.skipif(PURE, reason="NFDHCPD_PURE=1: installed uncompiled")
+
+
+def compiled_names() -> list[str]:
+    """setup.py's COMPILED list, read without running setup()."""
+    tree = ast.parse((PACKAGE.parent / "setup.py").read_text())
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "COMPILED":
+            names: list[str] = []
+            for element in ast.walk(node.value):
+                if isinstance(element, ast.Constant) and isinstance(element.value, str):
+                    names.append(element.value)
+            return names
+    raise AssertionError("setup.py has no COMPILED list")
+
+
+@needs_compiled
+@pytest.mark.parametrize("name", compiled_names())
+def test_packet_path_module_is_compiled_and_fresh(name: str) -> None:
+    module = importlib.import_module(f"nfdhcpd.{name}")
+    path = Path(module.__file__ or "")
+    assert path.name.endswith(tuple(importlib.machinery.EXTENSION_SUFFIXES)), (
+        f"nfdhcpd.{name} imported from {path}, not a mypyc extension: run scripts/setup"
+    )
+    source = PACKAGE / f"{name}.py"
+    assert path.stat().st_mtime >= source.stat().st_mtime, (
+        f"{path.name} is older than {source.name}: run scripts/setup to rebuild"
+    )
+
+
+@pytest.fixture(scope="module")
+def interpreted(tmp_path_factory: pytest.TempPathFactory) -> ModuleType:
+    """`responder` from a copy of the package's .py files alone, under another name."""
+    root = tmp_path_factory.mktemp("pure")
+    shutil.copytree(
+        PACKAGE, root / "nfdhcpd_pure", ignore=shutil.ignore_patterns("*.so", "__pycache__")
+    )
+    sys.path.insert(0, str(root))
+    try:
+        module = importlib.import_module("nfdhcpd_pure.responder")
+    finally:
+        sys.path.remove(str(root))
+    assert module.__file__ is not None and module.__file__.endswith(".py")
+    return module
+
+
+def summary(decision: Decision) -> tuple[object, ...]:
+    return (
+        decision.verdict.value,
+        decision.event,
+        decision.reason,
+        tuple((f.ifname, f.data) for f in decision.frames),
+    )
+
+
+@needs_compiled
+@FUZZ
+@given(case=mutated_cases(), scenario=scenarios, config=configs)
+def test_compiled_and_interpreted_decide_alike(
+    interpreted: ModuleType, case: tuple[object, bytes], scenario: Scenario, config: Config
+) -> None:
+    from nfdhcpd.responder import handle
+
+    seed, payload = case
+    for queue in (QUEUES[seed.kind], UNKNOWN_QUEUE):  # type: ignore[attr-defined]
+        inbound = scenario.inbound(queue, payload)
+        assert summary(handle(inbound, scenario.table, config)) == summary(
+            interpreted.handle(inbound, scenario.table, config)
+        )
