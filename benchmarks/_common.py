@@ -106,8 +106,16 @@ def machine() -> dict[str, Any]:
         "python": platform.python_version(),
         "loadavg_at_start": [round(x, 2) for x in load],
         "git_commit": git_commit(),
+        "packet_path": packet_path(),
         "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
     }
+
+
+def packet_path() -> str:
+    """How the installed nfdhcpd runs its packet path: mypyc-compiled or interpreted."""
+    from nfdhcpd import responder
+
+    return "interpreted" if responder.__file__.endswith(".py") else "compiled (mypyc)"
 
 
 def git_commit() -> str:

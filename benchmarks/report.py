@@ -56,6 +56,7 @@ def machine_section(results: Sequence[dict[str, Any] | None]) -> list[str]:
         out.append(
             f"- `{data['benchmark']}`: {m['date']}, {m['cpu_model']}, {m['cpus']} CPUs, "
             f"kernel {m['kernel']}, Python {m['python']}, commit `{m['git_commit']}`, "
+            f"packet path {m.get('packet_path', 'interpreted')}, "
             f"load average at start {', '.join(map(str, m['loadavg_at_start']))}"
         )
     out += [
@@ -79,7 +80,8 @@ def throughput_section(data: dict[str, Any] | None) -> list[str]:
         f"`{p['perfdhcp']}` in a VM namespace, {p['duration_s']} s per run, against each",
         "server in turn at every offered rate, on the same topology (routed TAP whose",
         "hypervisor end has an address in the VM's /24). nfdhcpd: binding file plus the",
-        "NFQUEUE rule, logging each reply at INFO to a file. dnsmasq 2.90 with a static",
+        "NFQUEUE rule, default config but `rate_limit = 0` (it logs one INFO line per TAP",
+        "and kind of reply a minute, `coalesce_ms` is 2). dnsmasq 2.90 with a static",
         "reservation for the MAC and no NFQUEUE rule: `dnsmasq-log` logs each DHCP",
         "message to a file (its default), `dnsmasq-quiet` adds `--quiet-dhcp`.",
         "",
@@ -87,13 +89,16 @@ def throughput_section(data: dict[str, Any] | None) -> list[str]:
         "exchange drop counts as % of sent. Delay: perfdhcp's average. CPU: server",
         "utime+stime (`/proc/PID/stat`) over the run / completed 4-way exchanges. A rate",
         f"is *sustained* when both exchanges drop ≤ {p['drop_limit_pct']} % and perfdhcp",
-        f"really offered ≥ {int(p['paced_fraction'] * 100)} % of the rate.",
+        f"really offered ≥ {int(p['paced_fraction'] * 100)} % of the rate. Machine: the",
+        "whole machine's busy share during the run (`/proc/stat`); perfdhcp: its CPU (all",
+        "threads, % of one core); rcvbuf: replies dropped at perfdhcp's full socket buffer",
+        "(UDP RcvbufErrors in the VM namespace).",
         "",
     ]
     rows = []
     for r in data["runs"]:
         if "error" in r:
-            rows.append([fmt(r["offered_rate"]), r["server"], "error", "", "", "", "", ""])
+            rows.append([fmt(r["offered_rate"]), r["server"], "error", *[""] * 8])
             continue
         rows.append(
             [
@@ -105,6 +110,9 @@ def throughput_section(data: dict[str, Any] | None) -> list[str]:
                 r["cpu_us_per_exchange"],
                 fmt(r.get("queue_dropped")) if r["server"] == "nfdhcpd" else "",
                 "yes" if r["paced"] else "no",
+                fmt(r.get("machine_busy_pct"), 0),
+                fmt(r.get("client_cpu_pct"), 0),
+                fmt(r.get("client_rcvbuf_errors")),
             ]
         )
     header = [
@@ -116,6 +124,9 @@ def throughput_section(data: dict[str, Any] | None) -> list[str]:
         "CPU µs/exchange",
         "NFQUEUE overflow",
         "paced",
+        "machine busy %",
+        "perfdhcp CPU %",
+        "rcvbuf drops",
     ]
     out += table(header, rows)
     d = data["derived"]

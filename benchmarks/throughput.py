@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import resource
 import time
 from collections.abc import Sequence
 from ipaddress import IPv4Interface, IPv4Network
@@ -37,7 +38,7 @@ from _common import (
     write_json,
 )
 
-DEFAULT_RATES = (500, 1000, 2000, 3000, 4000, 5000, 6000, 8000, 10000, 12000, 15000)
+DEFAULT_RATES = (500, 1000, 2000, 3000, 4000, 5000, 6000, 8000, 10000, 12000, 15000, 18000)
 SUBNET = IPv4Network("10.50.0.0/24")
 TAP_ADDRESS = IPv4Interface("10.50.0.1/24")  # dnsmasq's address on the VM's link
 VM_IP = SUBNET[100]
@@ -140,15 +141,49 @@ class Bench:
             dnsmasq = self.start_dnsmasq(quiet=server == "dnsmasq-quiet")
             pid = dnsmasq.pid
         queue_before = self.hv.queue_stats().get(QUEUE)
+        rcvbuf_before = self._client_rcvbuf_errors()
         try:
-            cpu_before = cpu_seconds(pid)
+            cpu_before, busy_before = cpu_seconds(pid), busy_ticks()
+            client_before = children_cpu_seconds()
+            started = time.monotonic()
             report = self.vm.perfdhcp(rate=rate, seconds=self.duration)
+            elapsed = time.monotonic() - started
             cpu = cpu_seconds(pid) - cpu_before
+            client = children_cpu_seconds() - client_before
+            busy, total = (a - b for a, b in zip(busy_ticks(), busy_before, strict=True))
         finally:
             if dnsmasq is not None:
                 dnsmasq.stop()
         queue_after = self.hv.queue_stats().get(QUEUE)
-        return summarize(server, rate, self.duration, report, cpu, queue_before, queue_after)
+        result = summarize(server, rate, self.duration, report, cpu, queue_before, queue_after)
+        # Where the load generator stands: a saturated machine, or replies perfdhcp's
+        # socket had no room for, limit the rate as much as the server does.
+        result["machine_busy_pct"] = round(100 * busy / total, 1) if total else None
+        result["client_cpu_pct"] = round(100 * client / elapsed, 1)
+        result["client_rcvbuf_errors"] = self._client_rcvbuf_errors() - rcvbuf_before
+        return result
+
+    def _client_rcvbuf_errors(self) -> int:
+        """UDP RcvbufErrors in the VM namespace: replies dropped at perfdhcp's socket."""
+        lines = [
+            line.split()
+            for line in self.vm.exec("cat", "/proc/net/snmp").stdout.splitlines()
+            if line.startswith("Udp:")
+        ]
+        return int(lines[1][lines[0].index("RcvbufErrors")])
+
+
+def busy_ticks() -> tuple[int, int]:
+    """(busy, total) jiffies of the whole machine, from /proc/stat (idle and iowait idle)."""
+    with open("/proc/stat", encoding="ascii") as f:
+        ticks = [int(x) for x in f.readline().split()[1:]]
+    return sum(ticks) - ticks[3] - ticks[4], sum(ticks)
+
+
+def children_cpu_seconds() -> float:
+    """CPU of waited-for children: perfdhcp (`ip netns exec` execs it), all threads."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def summarize(

@@ -289,10 +289,7 @@ class Daemon:
                     reason=f"{decision.reason} (and {similar} like it before)"
                 )
         if log.isEnabledFor(level):
-            if level == logging.INFO:  # an answer: the reason says what was sent
-                log.info("%s", decision.reason)
-            else:  # a refusal or a pass: say what became of the packet
-                log.log(level, "%s: %s", decision.verdict.value, decision.reason)
+            log.log(level, "%s", decision.log_text())
             if self._scapy is not None and log.isEnabledFor(logging.DEBUG):
                 _debug_dump(self._scapy, inbound, decision)
 
@@ -302,7 +299,12 @@ class Daemon:
         # The first scan runs here, once logging goes where the daemon keeps it; events
         # since the watch was set up are read afterwards and change nothing twice.
         self.watcher.rescan()
-        log.info("serving %d bindings from %s", len(self.table), self.config.datapath)
+        log.info(
+            "serving %d bindings from %s (packet path %s)",
+            len(self.table),
+            self.config.datapath,
+            "interpreted" if responder.__file__.endswith(".py") else "compiled",
+        )
         while True:
             handlers: dict[int, Callable[[], object]] = {self._wake_r: self._drain_wakeup}
             handlers[self.watcher.fileno()] = self.watcher.read

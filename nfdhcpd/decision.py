@@ -39,3 +39,8 @@ class Decision(NamedTuple):
     event: str
     reason: str
     frames: tuple[Frame, ...] = ()
+
+    def log_text(self) -> str:
+        """The log line: an answer's reason says what was sent; a refusal or a pass
+        also says what became of the packet."""
+        return self.reason if self.frames else f"{self.verdict.value}: {self.reason}"

@@ -373,6 +373,20 @@ def test_server_messages_from_a_vm_are_unexpected(mtype: int) -> None:
     assert_silent(ask(mtype), "unexpected")
 
 
+def test_log_text_says_what_became_of_a_refused_packet() -> None:
+    release = ask("release", ciaddr=VM_IP, options=[("server_id", SERVER_IP)])
+    assert release.log_text() == f"drop: {release.reason}"
+    assert ask(5).log_text().startswith("drop: tap")
+    assert ask("discover", indev="tap99").log_text() == "accept: no binding for tap99"
+
+
+def test_log_text_of_an_answer_is_its_reason() -> None:
+    offer = ask("discover")
+    assert offer.event == "offer"
+    assert offer.log_text() == offer.reason
+    assert offer.reason.startswith("tap") and "OFFER" in offer.reason
+
+
 def test_bootreply_from_a_vm_is_malformed() -> None:
     assert_silent(ask("discover", op=2), "malformed")
 
