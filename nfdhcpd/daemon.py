@@ -10,6 +10,7 @@ import contextlib
 import dataclasses
 import fcntl
 import logging
+import math
 import os
 import random
 import select
@@ -314,15 +315,18 @@ class Daemon:
             queues = {queue.fileno(): queue for queue in self.queues.values()}
             every = _poller(handlers.keys() | queues.keys())
             self._fds_changed = False
-            coalescing = False
-            last_read = 0.0
+            hold_until = last_read = 0.0
             while not self._fds_changed:
                 timeout = self._timeout_ms()
-                window = self.config.coalesce_ms
-                if coalescing:
-                    timeout = window if timeout is None else min(timeout, window)
+                window = self.config.coalesce_ms / 1000
+                hold = hold_until - time.monotonic()
+                if hold > 0:
+                    hold_ms = math.ceil(hold * 1000)
+                    timeout = hold_ms if timeout is None else min(timeout, hold_ms)
+                events = (others if hold > 0 else every).poll(timeout)
+                started = time.monotonic()
                 read = 0
-                for fd, _events in (others if coalescing else every).poll(timeout):
+                for fd, _events in events:
                     try:
                         if fd in queues:
                             read += queues[fd].read()
@@ -332,14 +336,15 @@ class Daemon:
                         # A bug: say so loudly, and go on serving every VM.
                         self.counters["error"] += 1
                         log.exception("internal error in the main loop")
-                coalescing = False
                 if read and window:
                     # Interrupt moderation: under load (a burst, or packets closer than the
-                    # window), let the next ones gather for one wake-up instead of waking per
-                    # packet. An isolated request is still answered at once.
-                    now = time.monotonic()
-                    coalescing = read > 1 or now - last_read < window / 1000
-                    last_read = now
+                    # window), read the queues again only a window after this read began,
+                    # so one wake-up serves what gathered meanwhile; a read that took longer
+                    # than the window is followed at once. An isolated request is answered
+                    # at once.
+                    if read > 1 or started - last_read < window:
+                        hold_until = started + window
+                    last_read = started
                 if self._flags and not self._handle_flags():
                     return
                 if self.config.enable_ipv6 and time.monotonic() >= self._next_ra:
