@@ -70,8 +70,12 @@ def main(argv: list[str] | None = None) -> int:
             handed_over += [d for d in (piddir, config.logdir) if not os.path.isdir(d)]
             pidfile = PidFile(config.pidfile)
             os.makedirs(config.logdir, exist_ok=True)
-            with open(logfile, "a", encoding="utf-8"):
-                pass
+            # Until it detaches, the daemon logs to its file as well; the terminal (an
+            # init script's output) gets only warnings and errors.
+            early = logging.FileHandler(logfile, encoding="utf-8")
+            early.setFormatter(logging.Formatter(LOG_FORMAT))
+            logging.getLogger().addHandler(early)
+            stderr.setLevel(logging.WARNING)
             handed_over += [logfile, pidfile.path]
         daemon = Daemon(config)
         # The control socket lives beside the pidfile, in the foreground too (no pidfile
@@ -95,6 +99,8 @@ def main(argv: list[str] | None = None) -> int:
         return _serve(daemon, None)
 
     assert pidfile is not None
+    for before_detach in logging.getLogger().handlers:  # DaemonContext closes their fds
+        before_detach.close()
     context = python_daemon.DaemonContext(
         files_preserve=[*daemon.fds(), pidfile.fd],
         umask=0o022,

@@ -178,9 +178,11 @@ def host() -> Iterator[Host]:
 def test_daemon_mode_lifecycle(host: Host) -> None:
     started = host.start()
     assert started.returncode == 0, started.stderr
+    assert started.stderr == ""  # start-up lines go to the log, not the init script's output
     wait_for("pidfile", lambda: host.pidfile.exists() and host.pidfile.read_text().strip() != "")
     pid = host.pid()
     assert alive(pid)
+    assert "listening on NFQUEUE" in host.log()
     wait_for("serving", lambda: "serving 1 bindings" in host.log())
     assert "lease of 192.0.2.10 obtained" in host.lease()
 
