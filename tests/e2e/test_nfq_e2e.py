@@ -1,0 +1,80 @@
+"""nfq.Queue against the kernel: batched verdicts, and the fallback when the batch
+cannot be written.
+
+A small program (below) runs inside a hypervisor namespace: it binds NFQUEUE 77,
+which an OUTPUT rule there feeds with UDP datagrams to 127.0.0.1:9 that the program
+sends itself, reads them with `Queue.read`, and prints what the kernel's
+/proc/net/netfilter/nfnetlink_queue says is still waiting for a verdict. With
+`broken`, the batch write is made to fail (the queue's fd replaced by a closed one),
+so every verdict must go out one by one through NetfilterQueue instead.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+
+import pytest
+
+from . import netns
+from .netns import Hypervisor
+
+QUEUE = 77
+PACKETS = 150  # more than nfq.BATCH: a flush inside the read and one after it
+
+PROGRAM = """
+import json, logging, os, socket, sys
+from nfdhcpd.decision import Verdict
+from nfdhcpd.nfq import Queue
+
+logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+broken = sys.argv[1] == "broken"
+seen = []
+queue = Queue(77, socket.AF_INET, lambda packet: seen.append(packet.id) or Verdict.DROP)
+sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+sender.setblocking(False)
+if broken:  # a descriptor number nothing here reuses: the batch write fails with EBADF
+    closed = os.open("/dev/null", os.O_RDONLY)
+    os.close(closed)
+    queue._fd = closed
+for i in range(int(sys.argv[2])):
+    sender.sendto(b"x", ("127.0.0.1", 9))
+reads = []
+while len(seen) < int(sys.argv[2]):
+    reads.append(queue.read())
+waiting = None
+with open("/proc/net/netfilter/nfnetlink_queue") as f:
+    for line in f:
+        fields = line.split()
+        if int(fields[0]) == 77:
+            waiting = int(fields[2])
+print(json.dumps({"seen": len(seen), "reads": reads, "waiting": waiting}))
+queue.unbind()
+"""
+
+
+@pytest.fixture
+def hv(e2e_ready: None) -> Iterator[Hypervisor]:
+    with netns.hypervisor(None, label="nfq") as hv:
+        hv.exec("ip", "link", "set", "lo", "up")
+        hv.iptables(
+            "-t", "mangle", "-A", "OUTPUT", "-o", "lo", "-p", "udp", "--dport", "9",
+            "-j", "NFQUEUE", "--queue-num", str(QUEUE),
+        )  # fmt: skip
+        yield hv
+
+
+@pytest.mark.parametrize("mode", ["batched", "broken"])
+def test_every_packet_gets_its_verdict(hv: Hypervisor, mode: str) -> None:
+    proc = hv.exec(sys.executable, "-c", PROGRAM, mode, str(PACKETS), timeout=60)
+    result = json.loads(proc.stdout)
+    print(mode, result, proc.stderr.strip().splitlines()[:2])
+    assert result["seen"] == PACKETS
+    assert result["waiting"] == 0, "packets left in the kernel queue without a verdict"
+    refusals = [line for line in proc.stderr.splitlines() if "verdict batch refused" in line]
+    if mode == "broken":
+        assert refusals, proc.stderr
+        assert "Bad file descriptor" in refusals[0]
+    else:
+        assert refusals == [], proc.stderr
