@@ -315,11 +315,10 @@ class Daemon:
             queues = {queue.fileno(): queue for queue in self.queues.values()}
             every = _poller(handlers.keys() | queues.keys())
             self._fds_changed = False
-            hold_until = last_read = 0.0
+            coalescer = Coalescer(self.config.coalesce_ms / 1000)
             while not self._fds_changed:
                 timeout = self._timeout_ms()
-                window = self.config.coalesce_ms / 1000
-                hold = hold_until - time.monotonic()
+                hold = coalescer.hold_until - time.monotonic()
                 if hold > 0:
                     hold_ms = math.ceil(hold * 1000)
                     timeout = hold_ms if timeout is None else min(timeout, hold_ms)
@@ -336,15 +335,8 @@ class Daemon:
                         # A bug: say so loudly, and go on serving every VM.
                         self.counters["error"] += 1
                         log.exception("internal error in the main loop")
-                if read and window:
-                    # Interrupt moderation: under load (a burst, or packets closer than the
-                    # window), read the queues again only a window after this read began,
-                    # so one wake-up serves what gathered meanwhile; a read that took longer
-                    # than the window is followed at once. An isolated request is answered
-                    # at once.
-                    if read > 1 or started - last_read < window:
-                        hold_until = started + window
-                    last_read = started
+                if read:
+                    coalescer.read(read, started)
                 if self._flags and not self._handle_flags():
                     return
                 if self.config.enable_ipv6 and time.monotonic() >= self._next_ra:
@@ -516,6 +508,28 @@ class Daemon:
         if self.trace is not None:
             self.trace.close()
             self.trace = None
+
+
+class Coalescer:
+    """Interrupt moderation for the queues.
+
+    Under load (a read of several packets, or one that began within `window` seconds of
+    the previous one) the queues are read again only `window` after this read began, so
+    one wake-up serves what gathered meanwhile; a read that took longer than the window
+    is followed at once. An isolated request is answered at once.
+    """
+
+    def __init__(self, window: float) -> None:
+        self.window = window
+        #: monotonic time before which the queues are not polled
+        self.hold_until = 0.0
+        self._last_read = float("-inf")
+
+    def read(self, packets: int, started: float) -> None:
+        """A read of `packets` (at least one) that began at `started`."""
+        if self.window and (packets > 1 or started - self._last_read < self.window):
+            self.hold_until = started + self.window
+        self._last_read = started
 
 
 def _poller(fds: Iterable[int]) -> select.poll:
