@@ -1,8 +1,9 @@
 """Metadata lives in pyproject.toml; this file compiles the packet path with mypyc.
 
-mypyc turns the type-annotated modules below into C extensions (about twice as fast
-per packet, see docs/benchmarks.md); they import exactly like the .py files beside
-them, which stay the source of truth. NFDHCPD_PURE=1 installs pure Python.
+mypyc turns the type-annotated modules below into C extensions (`handle()` for a
+DHCPv4 message: about 8 µs instead of 13 to 14, see docs/benchmarks.md); they import
+exactly like the .py files beside them, which stay the source of truth.
+NFDHCPD_PURE=1 installs pure Python.
 """
 
 import os

@@ -61,8 +61,7 @@ class Queue:
         self._prefix = verdict_prefix(number)
         self._batch = bytearray()
         self._held: list[tuple[Packet, Verdict]] = []  # for the fallback in _flush
-        #: packets read by the last `read`
-        self.read_count = 0
+        self._read_count = 0  # packets of the `read` under way
         self._nfq = NetfilterQueue(af=family)
         try:
             self._nfq.bind(number, self._on_packet, max_len=QUEUE_MAXLEN)
@@ -76,19 +75,19 @@ class Queue:
 
     def read(self) -> int:
         """Decide every packet waiting; return how many there were."""
-        self.read_count = 0
+        self._read_count = 0
         try:
             self._nfq.run(block=False)
         finally:
             self._flush()
-        return self.read_count
+        return self._read_count
 
     def _on_packet(self, packet: Packet) -> None:
         verdict = Verdict.DROP
         try:
             verdict = self._handler(packet)  # catches everything itself
         finally:
-            self.read_count += 1
+            self._read_count += 1
             self._held.append((packet, verdict))
             self._batch += self._prefix + verdict_body(packet.id, verdict)
             if len(self._held) >= BATCH:

@@ -73,7 +73,6 @@ class Watcher(pyinotify.ProcessEvent):  # type: ignore[misc]
         self.table = BindingTable()
         self._on_change = on_change
         self._dirty: set[str] = set()  # names whose files changed in this batch
-        self._rescan = False
         self._wm = pyinotify.WatchManager()
         watch = self._wm.add_watch(datapath, _MASK, quiet=False)
         if watch.get(datapath, -1) < 0:
@@ -112,19 +111,21 @@ class Watcher(pyinotify.ProcessEvent):  # type: ignore[misc]
         Events only name the files that changed; each is read once per batch, however
         many events it had, and after an overflow none is: everything is rescanned.
         """
+        rescan = False
         try:
             self._notifier.read_events()
         except UnicodeDecodeError as exc:
             # pyinotify decodes names strictly; a name that is not UTF-8 costs the batch
             log.error("undecodable file name in %s (%s): rescanning", self.datapath, exc)
-            self._rescan = True
-        queued = self._notifier._eventq  # the overflow is last: look before handling
+            rescan = True
+        # The overflow event comes last: look for it before handling the others, which
+        # the rescan makes moot (so pyinotify never dispatches an overflow).
+        queued = self._notifier._eventq
         if any(event.mask & pyinotify.IN_Q_OVERFLOW for event in queued):
             log.warning("inotify queue overflowed: rescanning %s", self.datapath)
-            self._rescan = True
-        if self._rescan:
+            rescan = True
+        if rescan:
             queued.clear()
-            self._rescan = False
             self._dirty.clear()
             self.rescan()
             return
@@ -145,10 +146,6 @@ class Watcher(pyinotify.ProcessEvent):  # type: ignore[misc]
                 entries[name] = binding
         self._dirty.clear()
         self._swap(BindingTable(entries))
-
-    def process_IN_Q_OVERFLOW(self, event: pyinotify.Event) -> None:
-        """pyinotify routes overflow here, not to process_default."""
-        self._rescan = True
 
     def process_default(self, event: pyinotify.Event) -> None:
         mask = event.mask

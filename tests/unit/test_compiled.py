@@ -29,6 +29,7 @@ from .test_fuzz_handlers import (
     QUEUES,
     UNKNOWN_QUEUE,
     Scenario,
+    Seed,
     configs,
     mutated_cases,
     scenarios,
@@ -95,12 +96,12 @@ def summary(decision: Decision) -> tuple[object, ...]:
 @FUZZ
 @given(case=mutated_cases(), scenario=scenarios, config=configs)
 def test_compiled_and_interpreted_decide_alike(
-    interpreted: ModuleType, case: tuple[object, bytes], scenario: Scenario, config: Config
+    interpreted: ModuleType, case: tuple[Seed, bytes], scenario: Scenario, config: Config
 ) -> None:
     from nfdhcpd.responder import handle
 
     seed, payload = case
-    for queue in (QUEUES[seed.kind], UNKNOWN_QUEUE):  # type: ignore[attr-defined]
+    for queue in (QUEUES[seed.kind], UNKNOWN_QUEUE):
         inbound = scenario.inbound(queue, payload)
         assert summary(handle(inbound, scenario.table, config)) == summary(
             interpreted.handle(inbound, scenario.table, config)
