@@ -274,3 +274,14 @@ def test_works_through_a_symlink(host: Host, tmp_path: Path) -> None:
                             env=env, capture_output=True, text=True, timeout=30)  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert host.files() == ["nic02"]
+
+
+def test_metadata_children_without_namespace_prefix(host: Host) -> None:
+    """`virsh metadata --set` puts only the root element in the namespace."""
+    xml = ROUTED.replace("<nfdhcpd:interface", "<interface").replace(
+        "</nfdhcpd:interface", "</interface"
+    )
+    xml = xml.replace("<nfdhcpd:ip>", "<ip>").replace("</nfdhcpd:ip>", "</ip>")
+    assert xml.count("<ip>") == 1
+    host.ok(xml, "QEMUGuest1")
+    assert host.binding("nic02").ip == IPv4Address("198.51.100.20")
