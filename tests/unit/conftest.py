@@ -47,6 +47,8 @@ GATEWAY6=2001:db8:aaaa:bbbb::1
 SUBNET6=2001:db8:aaaa:bbbb::/64
 EUI64=2001:db8:aaaa:bbbb:a86b:39ff:fe22:3344
 PRIVATE=
+MTU=
+MACSPOOF=
 """
 
 #: The sample configuration of GRNET nfdhcpd's README, verbatim (note the TAB before "# 1 hour").
