@@ -10,12 +10,15 @@ import os
 
 from setuptools import setup
 
-#: The modules every packet goes through; the rest (CLI, admin, privileges, metrics,
-#: control socket, trace, inotify) run rarely and stay interpreted.
+#: The modules every packet goes through (dotted, under nfdhcpd); the rest (CLI, admin,
+#: the loop and the daemon's wiring, privileges, metrics, control socket, trace, inotify)
+#: run once per wake-up or more rarely and stay interpreted.
 COMPILED = [
-    *("errors", "wire", "frames", "dhcp4", "dhcp6", "ndp", "decision", "binding", "config"),
-    *("reply4", "reply6", "responder", "daemon", "nfq", "links", "inject", "status"),
-    "ratelimit",
+    *("core.errors", "core.wire", "core.frames", "core.dhcp4", "core.dhcp6", "core.ndp"),
+    *("core.decision", "core.binding", "core.config", "core.reply4", "core.reply6"),
+    "core.responder",
+    *("shell.packet_path", "shell.pending", "shell.ratelimit", "shell.nfq", "shell.links"),
+    *("shell.inject", "shell.loop", "ops.status"),
 ]
 
 ext_modules = []
@@ -27,7 +30,7 @@ if os.environ.get("NFDHCPD_PURE") != "1":
     # it), their modules are simply Any here.
     options = ["--config-file=", "--ignore-missing-imports"]
     ext_modules = mypycify(
-        [*options, *(f"nfdhcpd/{name}.py" for name in COMPILED)],
+        [*options, *(f"nfdhcpd/{name.replace('.', '/')}.py" for name in COMPILED)],
         opt_level="3",
         group_name="nfdhcpd",
     )

@@ -113,7 +113,7 @@ def machine() -> dict[str, Any]:
 
 def packet_path() -> str:
     """How the installed nfdhcpd runs its packet path: mypyc-compiled or interpreted."""
-    from nfdhcpd import responder
+    from nfdhcpd.core import responder
 
     return "interpreted" if responder.__file__.endswith(".py") else "compiled (mypyc)"
 

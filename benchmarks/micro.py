@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""CPU cost of `nfdhcpd.responder.handle()` per message type, measured with timeit.
+"""CPU cost of `nfdhcpd.core.responder.handle()` per message type, measured with timeit.
 
 Only the pure core: no NFQUEUE, no injection, no logging. The requests are built once
 with scapy; each measurement is the best of several `timeit` repeats, so the figure is
@@ -31,9 +31,9 @@ from scapy.layers.dhcp6 import (
 from scapy.layers.inet import IP, UDP
 from scapy.layers.inet6 import ICMPv6ND_NS, ICMPv6ND_RS, ICMPv6NDOptSrcLLAddr, IPv6
 
-from nfdhcpd.binding import BindingTable, parse_binding
-from nfdhcpd.config import Config
-from nfdhcpd.responder import Inbound, Verdict, handle
+from nfdhcpd.core.binding import BindingTable, parse_binding
+from nfdhcpd.core.config import Config
+from nfdhcpd.core.responder import Inbound, Verdict, handle
 
 TAP = "tap10"
 VM_MAC = "aa:6b:39:22:33:44"

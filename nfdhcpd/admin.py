@@ -15,12 +15,11 @@ import sys
 import time
 from typing import Any
 
-from .binding import ignored_name
-from .config import Config
-from .control import control_path, query
-from .daemon import load_config
-from .errors import BindingError, ConfigError
-from .watcher import describe, read_binding
+from .core.binding import describe, ignored_name
+from .core.config import Config
+from .core.errors import BindingError, ConfigError
+from .ops.control import control_path, query
+from .shell.files import load_config, read_binding
 
 EXIT_OK = 0
 EXIT_FAILED = 1

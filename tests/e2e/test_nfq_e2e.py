@@ -3,10 +3,10 @@ cannot be written.
 
 A small program (below) runs inside a hypervisor namespace: it binds NFQUEUE 77,
 which an OUTPUT rule there feeds with UDP datagrams to 127.0.0.1:9 that the program
-sends itself, reads them with `Queue.read`, and prints what the kernel's
-/proc/net/netfilter/nfnetlink_queue says is still waiting for a verdict. With
-`broken`, the batch write is made to fail (the queue's fd replaced by a closed one),
-so every verdict must go out one by one through NetfilterQueue instead.
+sends itself, reads them with `Queue.read`, gives each a verdict, flushes, and prints
+what the kernel's /proc/net/netfilter/nfnetlink_queue says is still waiting for a
+verdict. With `broken`, the batch write is made to fail (the queue's fd replaced by
+a closed one), so every verdict must go out one by one through NetfilterQueue instead.
 """
 
 from __future__ import annotations
@@ -21,17 +21,17 @@ from . import netns
 from .netns import Hypervisor
 
 QUEUE = 77
-PACKETS = 150  # more than nfq.BATCH: a flush inside the read and one after it
+PACKETS = 150  # more than nfq.BATCH: flushes during the verdicts and one after them
 
 PROGRAM = """
 import json, logging, os, socket, sys
-from nfdhcpd.decision import Verdict
-from nfdhcpd.nfq import Queue
+from nfdhcpd.core.decision import Verdict
+from nfdhcpd.shell.nfq import Queue
 
 logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
 broken = sys.argv[1] == "broken"
 seen = []
-queue = Queue(77, socket.AF_INET, lambda packet: seen.append(packet.id) or Verdict.DROP)
+queue = Queue(77, socket.AF_INET)
 sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 sender.setblocking(False)
 if broken:  # a descriptor number nothing here reuses: the batch write fails with EBADF
@@ -42,7 +42,12 @@ for i in range(int(sys.argv[2])):
     sender.sendto(b"x", ("127.0.0.1", 9))
 reads = []
 while len(seen) < int(sys.argv[2]):
-    reads.append(queue.read())
+    packets = queue.read()
+    for packet in packets:
+        seen.append(packet.id)
+        queue.verdict(packet, Verdict.DROP)
+    queue.flush()
+    reads.append(len(packets))
 waiting = None
 with open("/proc/net/netfilter/nfnetlink_queue") as f:
     for line in f:

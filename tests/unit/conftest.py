@@ -28,9 +28,9 @@ from scapy.layers.inet6 import (
 from scapy.layers.l2 import Ether
 from scapy.packet import Raw
 
-from nfdhcpd.binding import Binding, BindingTable, parse_binding
-from nfdhcpd.config import Config
-from nfdhcpd.responder import Decision, Inbound, Verdict, handle
+from nfdhcpd.core.binding import Binding, BindingTable, parse_binding
+from nfdhcpd.core.config import Config
+from nfdhcpd.core.responder import Decision, Inbound, Verdict, handle
 
 FIXTURES = Path(__file__).parent / "fixtures"
 

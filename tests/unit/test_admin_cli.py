@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from nfdhcpd.binding import BindingTable, parse_binding
-from nfdhcpd.control import ControlServer, listen_unix, status_handler
-from nfdhcpd.status import Served, snapshot
+from nfdhcpd.core.binding import BindingTable, parse_binding
+from nfdhcpd.ops.control import ControlServer, listen_unix, status_handler
+from nfdhcpd.ops.status import Served, snapshot
 
 from .conftest import GRNET_BINDING
 
@@ -223,3 +223,33 @@ def test_status_without_a_daemon(tmp_path: Path) -> None:
     result = nfdhcpd("status", "-c", str(write_config(tmp_path)))
     assert result.returncode == 1
     assert f"{tmp_path}/run/nfdhcpd.sock (is it running?)" in result.stderr
+
+
+# --- what the admin commands load -------------------------------------------------
+
+HEAVY = ["netfilterqueue", "prometheus_client", "pyinotify", "nfdhcpd.shell.daemon"]
+
+
+def loaded_by(tmp_path: Path, code: str) -> list[str]:
+    """Which of HEAVY a fresh interpreter has loaded after running `code`."""
+    script = f"import sys\n{code}\nprint('LOADED', *(m for m in {HEAVY!r} if m in sys.modules))"
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip().splitlines()[-1].split()[1:]
+
+
+def test_check_loads_neither_netfilterqueue_nor_prometheus(tmp_path: Path) -> None:
+    conf = write_config(tmp_path)
+    (tmp_path / "bindings" / "tap10").write_text(GRNET_BINDING)
+    code = (
+        "from nfdhcpd import cli\n"
+        f"assert cli.main(['check', '-c', {str(conf)!r}]) == 0\n"
+        f"assert cli.main(['rules', '-c', {str(conf)!r}]) == 0"
+    )
+    assert loaded_by(tmp_path, code) == []
+
+
+def test_the_load_check_can_fail(tmp_path: Path) -> None:
+    assert loaded_by(tmp_path, "import nfdhcpd.shell.start") == HEAVY

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nfdhcpd.binding import (
+from nfdhcpd.core.binding import (
     MAX_BINDING_SIZE,
     Binding,
     BindingTable,
@@ -18,7 +18,7 @@ from nfdhcpd.binding import (
     valid_domain,
     valid_ifname,
 )
-from nfdhcpd.errors import BindingError
+from nfdhcpd.core.errors import BindingError
 
 from .conftest import GRNET_BINDING, VM_MAC, grnet_binding
 

@@ -1,10 +1,10 @@
-"""When the loop waits for the queues to fill (Daemon.run's interrupt moderation)."""
+"""When the loop waits for the queues to fill (loop.Coalescer: interrupt moderation)."""
 
 from __future__ import annotations
 
 import pytest
 
-from nfdhcpd.daemon import Coalescer
+from nfdhcpd.shell.loop import Coalescer
 
 WINDOW = 0.002
 

@@ -21,8 +21,8 @@ import pytest
 from hypothesis import given
 
 import nfdhcpd
-from nfdhcpd.config import Config
-from nfdhcpd.decision import Decision
+from nfdhcpd.core.config import Config
+from nfdhcpd.core.decision import Decision
 
 from .test_fuzz_handlers import (
     FUZZ,
@@ -61,7 +61,7 @@ def test_packet_path_module_is_compiled_and_fresh(name: str) -> None:
     assert path.name.endswith(tuple(importlib.machinery.EXTENSION_SUFFIXES)), (
         f"nfdhcpd.{name} imported from {path}, not a mypyc extension: run scripts/setup"
     )
-    source = PACKAGE / f"{name}.py"
+    source = PACKAGE / f"{name.replace('.', '/')}.py"
     assert path.stat().st_mtime >= source.stat().st_mtime, (
         f"{path.name} is older than {source.name}: run scripts/setup to rebuild"
     )
@@ -76,7 +76,7 @@ def interpreted(tmp_path_factory: pytest.TempPathFactory) -> ModuleType:
     )
     sys.path.insert(0, str(root))
     try:
-        module = importlib.import_module("nfdhcpd_pure.responder")
+        module = importlib.import_module("nfdhcpd_pure.core.responder")
     finally:
         sys.path.remove(str(root))
     assert module.__file__ is not None and module.__file__.endswith(".py")
@@ -98,7 +98,7 @@ def summary(decision: Decision) -> tuple[object, ...]:
 def test_compiled_and_interpreted_decide_alike(
     interpreted: ModuleType, case: tuple[Seed, bytes], scenario: Scenario, config: Config
 ) -> None:
-    from nfdhcpd.responder import handle
+    from nfdhcpd.core.responder import handle
 
     seed, payload = case
     for queue in (QUEUES[seed.kind], UNKNOWN_QUEUE):

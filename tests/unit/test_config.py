@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nfdhcpd.config import DEFAULT_CONFIG, MODES, Config, parse_config
-from nfdhcpd.errors import ConfigError
+from nfdhcpd.core.config import DEFAULT_CONFIG, MODES, Config, parse_config
+from nfdhcpd.core.errors import ConfigError
 
 from .conftest import GRNET_CONFIG
 

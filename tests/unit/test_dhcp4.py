@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scapy.layers.dhcp import BOOTP, DHCP
 
-from nfdhcpd.binding import Route
-from nfdhcpd.dhcp4 import (
+from nfdhcpd.core.binding import Route
+from nfdhcpd.core.dhcp4 import (
     BROADCAST_FLAG,
     CLIENT_PORT,
     FIXED_LEN,
@@ -28,7 +28,7 @@ from nfdhcpd.dhcp4 import (
     max_message_size,
     parse_dhcp,
 )
-from nfdhcpd.errors import MalformedPacket
+from nfdhcpd.core.errors import MalformedPacket
 
 from .conftest import VM_MAC, decode_routes, fixture_names, load_fixture, walk_options
 

@@ -31,9 +31,9 @@ from scapy.layers.dhcp6 import (
 )
 from scapy.packet import Raw
 
-from nfdhcpd import dhcp6
-from nfdhcpd.dhcp6 import MessageType, Option, Status
-from nfdhcpd.errors import MalformedPacket
+from nfdhcpd.core import dhcp6
+from nfdhcpd.core.dhcp6 import MessageType, Option, Status
+from nfdhcpd.core.errors import MalformedPacket
 
 from .conftest import CLIENT_DUID, SERVER_DUID, VM_EUI64, client_duid, dhcp6_options
 

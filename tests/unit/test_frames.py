@@ -13,9 +13,9 @@ from scapy.layers.inet import IP, TCP, UDP
 from scapy.layers.l2 import Ether
 from scapy.packet import Raw
 
-from nfdhcpd.errors import MalformedPacket
-from nfdhcpd.frames import EtherType, IPProto, Udp4, build_ether, build_udp4, parse_udp4
-from nfdhcpd.wire import checksum
+from nfdhcpd.core.errors import MalformedPacket
+from nfdhcpd.core.frames import EtherType, IPProto, Udp4, build_ether, build_udp4, parse_udp4
+from nfdhcpd.core.wire import checksum
 
 from .conftest import assert_checksums
 

@@ -13,8 +13,8 @@ from scapy.layers.inet6 import ICMPv6EchoRequest, IPv6, IPv6ExtHdrHopByHop, in6_
 from scapy.layers.l2 import Ether
 from scapy.packet import Raw
 
-from nfdhcpd.errors import MalformedPacket
-from nfdhcpd.frames import (
+from nfdhcpd.core.errors import MalformedPacket
+from nfdhcpd.core.frames import (
     EtherType,
     Ip6,
     IPProto,

@@ -51,12 +51,12 @@ from scapy.layers.dhcp6 import (
 )
 from scapy.packet import Packet, Raw
 
-from nfdhcpd import dhcp4, dhcp6, frames, ndp
-from nfdhcpd.binding import Binding, BindingTable
-from nfdhcpd.config import Config
-from nfdhcpd.errors import MalformedPacket
-from nfdhcpd.frames import Ip6
-from nfdhcpd.responder import Decision, Inbound, Verdict, handle
+from nfdhcpd.core import dhcp4, dhcp6, frames, ndp
+from nfdhcpd.core.binding import Binding, BindingTable
+from nfdhcpd.core.config import Config
+from nfdhcpd.core.errors import MalformedPacket
+from nfdhcpd.core.frames import Ip6
+from nfdhcpd.core.responder import Decision, Inbound, Verdict, handle
 
 from .conftest import (
     DHCP6_QUEUE,
@@ -119,7 +119,7 @@ class Seed:
 
 
 def _ones_complement(data: bytes) -> int:
-    """RFC 1071 sum, word by word (deliberately not `nfdhcpd.wire.checksum`)."""
+    """RFC 1071 sum, word by word (deliberately not `nfdhcpd.core.wire.checksum`)."""
     if len(data) % 2:
         data += b"\0"
     total = int(sum(struct.unpack(f"!{len(data) // 2}H", data)))

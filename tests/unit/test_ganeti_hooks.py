@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from nfdhcpd.binding import Binding, ignored_name, parse_binding
+from nfdhcpd.core.binding import Binding, ignored_name, parse_binding
 
 HOOKS = Path(__file__).resolve().parents[2] / "conf" / "ganeti"
 IFUP = HOOKS / "kvm-ifup-custom"

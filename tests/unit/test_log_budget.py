@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from nfdhcpd.daemon import LogBudget
+from nfdhcpd.shell.packet_path import LogBudget
 
 
 def test_first_line_logs_repeats_are_quiet_then_counted() -> None:

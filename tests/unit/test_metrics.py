@@ -12,11 +12,11 @@ from prometheus_client.exposition import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
-from nfdhcpd.config import parse_config
-from nfdhcpd.control import ControlServer, Handler, listen_tcp
-from nfdhcpd.errors import ConfigError
-from nfdhcpd.metrics import DaemonCollector, LatencyHistogram, http_handler, registry_for
-from nfdhcpd.status import Served
+from nfdhcpd.core.config import parse_config
+from nfdhcpd.core.errors import ConfigError
+from nfdhcpd.ops.control import ControlServer, Handler, listen_tcp
+from nfdhcpd.ops.metrics import DaemonCollector, LatencyHistogram, http_handler, registry_for
+from nfdhcpd.ops.status import Served
 
 
 def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

@@ -27,10 +27,10 @@ from scapy.layers.inet6 import (
 from scapy.packet import Raw
 from scapy.utils6 import in6_getnsma, in6_getnsmac, in6_mactoifaceid
 
-from nfdhcpd import ndp
-from nfdhcpd.errors import MalformedPacket
-from nfdhcpd.frames import Ip6, IPProto, build_icmp6, parse_ipv6
-from nfdhcpd.ndp import NdOption, Prefix
+from nfdhcpd.core import ndp
+from nfdhcpd.core.errors import MalformedPacket
+from nfdhcpd.core.frames import Ip6, IPProto, build_icmp6, parse_ipv6
+from nfdhcpd.core.ndp import NdOption, Prefix
 
 from .conftest import (
     GATEWAY6,

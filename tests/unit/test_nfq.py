@@ -12,8 +12,8 @@ import sys
 
 import pytest
 
-from nfdhcpd.decision import Verdict
-from nfdhcpd.nfq import VERDICT_LEN, verdict_body, verdict_prefix
+from nfdhcpd.core.decision import Verdict
+from nfdhcpd.shell.nfq import VERDICT_LEN, verdict_body, verdict_prefix
 
 pytestmark = pytest.mark.skipif(sys.byteorder != "little", reason="literals are little-endian")
 

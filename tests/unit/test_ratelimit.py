@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from nfdhcpd.ratelimit import RateLimiter
+from nfdhcpd.shell.ratelimit import RateLimiter
 
 
 def test_burst_passes_then_the_rate() -> None:

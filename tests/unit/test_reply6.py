@@ -52,9 +52,9 @@ from scapy.layers.inet6 import (
 )
 from scapy.packet import Raw
 
-from nfdhcpd.binding import Binding
-from nfdhcpd.config import Config
-from nfdhcpd.responder import Decision, Verdict
+from nfdhcpd.core.binding import Binding
+from nfdhcpd.core.config import Config
+from nfdhcpd.core.responder import Decision, Verdict
 
 from .conftest import (
     ALL_NODES6,

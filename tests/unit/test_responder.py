@@ -17,10 +17,10 @@ from hypothesis import strategies as st
 from scapy.layers.dhcp import BOOTP, DHCP
 from scapy.layers.inet import IP, UDP
 
-from nfdhcpd.binding import Binding
-from nfdhcpd.config import Config, parse_config
-from nfdhcpd.errors import ConfigError
-from nfdhcpd.responder import Decision, Verdict
+from nfdhcpd.core.binding import Binding
+from nfdhcpd.core.config import Config, parse_config
+from nfdhcpd.core.errors import ConfigError
+from nfdhcpd.core.responder import Decision, Verdict
 
 from .conftest import (
     BASE_CONFIG,

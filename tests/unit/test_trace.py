@@ -12,10 +12,10 @@ from scapy.layers.inet6 import ICMPv6ND_RS, IPv6
 from scapy.layers.l2 import Ether
 from scapy.utils import rdpcap
 
-from nfdhcpd.config import parse_config
-from nfdhcpd.errors import ConfigError
-from nfdhcpd.responder import Frame, Inbound
-from nfdhcpd.trace import PcapWriter
+from nfdhcpd.core.config import parse_config
+from nfdhcpd.core.errors import ConfigError
+from nfdhcpd.core.responder import Frame, Inbound
+from nfdhcpd.ops.trace import PcapWriter
 
 VM_MAC = "52:54:00:12:34:56"
 TAP_MAC = "fe:54:00:12:34:56"

@@ -1,4 +1,4 @@
-"""watcher.py: safe reads of binding files and the inotify-driven table, in a tmp dir."""
+"""files.read_binding and the Watcher: safe reads of binding files, the inotify table."""
 
 from __future__ import annotations
 
@@ -12,9 +12,10 @@ from pathlib import Path
 import pyinotify
 import pytest
 
-from nfdhcpd.binding import MAX_BINDING_SIZE, BindingTable, parse_binding
-from nfdhcpd.errors import BindingError
-from nfdhcpd.watcher import Watcher, describe, read_binding
+from nfdhcpd.core.binding import MAX_BINDING_SIZE, BindingTable, describe, parse_binding
+from nfdhcpd.core.errors import BindingError
+from nfdhcpd.shell.files import read_binding
+from nfdhcpd.shell.watcher import Watcher
 
 from .conftest import GRNET_BINDING, VM_MAC
 

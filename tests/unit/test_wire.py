@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scapy.utils import checksum as scapy_checksum
 
-from nfdhcpd.wire import BROADCAST_MAC, checksum, encode_domain_list, mac_text, parse_mac
+from nfdhcpd.core.wire import BROADCAST_MAC, checksum, encode_domain_list, mac_text, parse_mac
 
 from .conftest import decode_search
 

@@ -15,7 +15,7 @@ import struct
 import time
 from collections.abc import Iterable
 
-from .decision import Frame, Inbound
+from ..core.decision import Frame, Inbound
 
 #: pcap file header: magic (microsecond timestamps), version 2.4, zone, sigfigs,
 #: snaplen, LINKTYPE_ETHERNET; native byte order, which the magic tells readers.

@@ -32,7 +32,7 @@ from types import MappingProxyType
 from typing import TypeVar
 
 from .errors import BindingError
-from .wire import parse_mac
+from .wire import mac_text, parse_mac
 
 #: A binding file larger than this is refused unread: real ones are a few hundred bytes.
 MAX_BINDING_SIZE = 64 * 1024
@@ -312,3 +312,20 @@ class BindingTable(Mapping[str, Binding]):
 
     def without(self, name: str) -> BindingTable:
         return BindingTable({k: v for k, v in self._entries.items() if k != name})
+
+
+def describe(binding: Binding) -> str:
+    """One line for the log: what this binding will hand out."""
+    parts = [f"MAC={mac_text(binding.mac)}"]
+    keys = ("indev", "ip", "subnet", "gateway", "hostname", "subnet6", "gateway6", "eui64")
+    for key in (*keys, "ip6", "mtu"):
+        value = getattr(binding, key)
+        if value is not None:
+            parts.append(f"{key.upper()}={value}")
+    if binding.dns6 is not None:
+        parts.append("DNS6=" + ",".join(map(str, binding.dns6)))
+    if binding.private:
+        parts.append("PRIVATE")
+    if binding.macspoof:
+        parts.append("MACSPOOF")
+    return " ".join(parts)

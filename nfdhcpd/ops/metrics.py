@@ -1,6 +1,6 @@
 """Prometheus metrics, read from the daemon's own counters when scraped.
 
-The packet path already counts every decision (`Daemon.counters`) and notes every
+The packet path already counts every decision (`PacketPath.counters`) and notes every
 request per TAP (`status.Served`); the collector turns those into metric families at
 scrape time, so metrics cost the packet path nothing but the latency histogram, which
 is a bisect and two additions. prometheus_client's own server runs a thread; the

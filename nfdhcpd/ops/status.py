@@ -12,9 +12,9 @@ from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 
-from .binding import Binding, ignored_name
-from .reply6 import address6
-from .wire import mac_text
+from ..core.binding import Binding, ignored_name
+from ..core.reply6 import address6
+from ..core.wire import mac_text
 
 #: Events of packets from TAPs without a binding: nothing to show a status against.
 _UNBOUND = frozenset({"no-binding", "unknown-queue"})

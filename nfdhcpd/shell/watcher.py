@@ -1,24 +1,22 @@
 """Keep the binding table current from the state directory, driven by inotify.
 
-The watcher reads files safely (no symlinks, no special files, bounded size), parses
-them with the pure `parse_binding`, and after each batch of events swaps in one new
-immutable table. A file that fails to parse is reported with its line and reason;
-if it replaced a good binding, the last good one keeps serving.
+The watcher reads files safely (`files.read_binding`: no symlinks, no special files,
+bounded size), parses them with the pure `parse_binding`, and after each batch of
+events swaps in one new immutable table. A file that fails to parse is reported with
+its line and reason; if it replaced a good binding, the last good one keeps serving.
 """
 
 from __future__ import annotations
 
-import errno
 import logging
 import os
-import stat
 from collections.abc import Callable
 
 import pyinotify
 
-from .binding import MAX_BINDING_SIZE, Binding, BindingTable, ignored_name, parse_binding
-from .errors import BindingError
-from .wire import mac_text
+from ..core.binding import Binding, BindingTable, describe, ignored_name
+from ..core.errors import BindingError
+from .files import read_binding, shown
 
 log = logging.getLogger("nfdhcpd.watcher")
 
@@ -30,38 +28,6 @@ _MASK = (
     | pyinotify.IN_DELETE_SELF
     | pyinotify.IN_MOVE_SELF
 )
-
-
-def read_binding(datapath: str, name: str) -> Binding:
-    """Open `datapath/name` without following links and parse it."""
-    path = os.path.join(datapath, name)
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-    except OSError as exc:
-        if exc.errno == errno.ELOOP:
-            raise BindingError(name, 0, "is a symbolic link, refused") from None
-        raise BindingError(name, 0, f"cannot open: {exc.strerror}") from None
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            kind = "a directory" if stat.S_ISDIR(info.st_mode) else "not a regular file"
-            raise BindingError(name, 0, f"is {kind}, refused")
-        if info.st_size > MAX_BINDING_SIZE:
-            raise BindingError(name, 0, f"{info.st_size} bytes, larger than {MAX_BINDING_SIZE}")
-        data = os.read(fd, MAX_BINDING_SIZE + 1)
-    except OSError as exc:
-        raise BindingError(name, 0, f"cannot read: {exc.strerror}") from None
-    finally:
-        os.close(fd)
-    return parse_binding(data, name)
-
-
-def shown(name: str) -> str:
-    """A file name fit for one log line: a newline in it must not forge another."""
-    if name.isprintable():
-        return name
-    # ascii(), not a codec: codecs load lazily, and after dropping privileges may not load.
-    return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in name)
 
 
 class Watcher(pyinotify.ProcessEvent):  # type: ignore[misc]
@@ -186,20 +152,3 @@ class Watcher(pyinotify.ProcessEvent):  # type: ignore[misc]
 
     def __len__(self) -> int:
         return len(self.table)
-
-
-def describe(binding: Binding) -> str:
-    """One line for the log: what this binding will hand out."""
-    parts = [f"MAC={mac_text(binding.mac)}"]
-    keys = ("indev", "ip", "subnet", "gateway", "hostname", "subnet6", "gateway6", "eui64")
-    for key in (*keys, "ip6", "mtu"):
-        value = getattr(binding, key)
-        if value is not None:
-            parts.append(f"{key.upper()}={value}")
-    if binding.dns6 is not None:
-        parts.append("DNS6=" + ",".join(map(str, binding.dns6)))
-    if binding.private:
-        parts.append("PRIVATE")
-    if binding.macspoof:
-        parts.append("MACSPOOF")
-    return " ".join(parts)

@@ -2,7 +2,7 @@
 
 NetfilterQueue sends each verdict in its own sendmsg(2). Every packet we read is
 answered before the next read anyway, so the verdicts of one read (a burst, or a
-coalesced wake-up, see Daemon.run) are packed into one buffer of nfnetlink verdict
+coalesced wake-up, see loop.Coalescer) are packed into one buffer of nfnetlink verdict
 messages and written at once: the kernel handles each message of the buffer in
 turn (netlink_rcv_skb), as if sent alone.
 """
@@ -12,11 +12,10 @@ from __future__ import annotations
 import logging
 import os
 import struct
-from collections.abc import Callable
 
 from netfilterqueue import NetfilterQueue, Packet
 
-from .decision import Verdict
+from ..core.decision import RawPacket, Verdict
 
 log = logging.getLogger("nfdhcpd")
 
@@ -53,15 +52,21 @@ def verdict_body(packet_id: int, verdict: Verdict) -> bytes:
 
 
 class Queue:
-    """NFQUEUE `number` of address family `family`; `handler` decides every packet."""
+    """NFQUEUE `number` of address family `family`, read pull-style.
 
-    def __init__(self, number: int, family: int, handler: Callable[[Packet], Verdict]) -> None:
+    `read` returns what waited, `verdict` answers each packet, `flush` sends the
+    answers: the caller's loop over one read is the packets' whole way through the
+    shell (see PacketPath.serve). NetfilterQueue still binds the queue and parses the
+    messages; its callback only copies each packet out.
+    """
+
+    def __init__(self, number: int, family: int) -> None:
         self.number = number
-        self._handler = handler
         self._prefix = verdict_prefix(number)
         self._batch = bytearray()
-        self._held: list[tuple[Packet, Verdict]] = []  # for the fallback in _flush
-        self._read_count = 0  # packets of the `read` under way
+        self._read: list[RawPacket] = []  # filled by _on_packet during `read`
+        self._packets: dict[int, Packet] = {}  # by id, for the fallback in `flush`
+        self._held: list[tuple[int, Verdict]] = []  # verdicts in `_batch`
         self._nfq = NetfilterQueue(af=family)
         try:
             self._nfq.bind(number, self._on_packet, max_len=QUEUE_MAXLEN)
@@ -73,36 +78,50 @@ class Queue:
     def fileno(self) -> int:
         return self._fd
 
-    def read(self) -> int:
-        """Decide every packet waiting; return how many there were."""
-        self._read_count = 0
+    def read(self) -> list[RawPacket]:
+        """Every packet waiting; each must get a `verdict`, then a `flush`."""
+        self._read = []
         try:
             self._nfq.run(block=False)
-        finally:
-            self._flush()
-        return self._read_count
+        except OSError as exc:
+            if not self._read:
+                raise
+            # What was read still gets its verdicts; the next poll sees the socket again.
+            log.error("NFQUEUE %d: %s", self.number, exc)
+        packets, self._read = self._read, []
+        return packets
 
     def _on_packet(self, packet: Packet) -> None:
-        verdict = Verdict.DROP
-        try:
-            verdict = self._handler(packet)  # catches everything itself
-        finally:
-            self._read_count += 1
-            self._held.append((packet, verdict))
-            self._batch += self._prefix + verdict_body(packet.id, verdict)
-            if len(self._held) >= BATCH:
-                self._flush()
+        hw = packet.get_hw()
+        self._packets[packet.id] = packet
+        self._read.append(
+            RawPacket(
+                packet.id,
+                packet.indev,
+                packet.physindev,
+                hw[:6] if hw else None,
+                packet.get_payload(),
+            )
+        )
 
-    def _flush(self) -> None:
+    def verdict(self, packet: RawPacket, verdict: Verdict) -> None:
+        self._held.append((packet.id, verdict))
+        self._batch += self._prefix + verdict_body(packet.id, verdict)
+        if len(self._held) >= BATCH:
+            self.flush()
+
+    def flush(self) -> None:
+        """Send the verdicts given since the last flush, in one write."""
         if not self._held:
             return
         held, self._held = self._held, []
         batch, self._batch = bytes(self._batch), bytearray()
+        packets = [self._packets.pop(packet_id) for packet_id, _verdict in held]
         try:
             os.write(self._fd, batch)  # one skb: all verdicts taken, or none
         except OSError as exc:
             log.warning("NFQUEUE %d: verdict batch refused (%s), sending singly", self.number, exc)
-            for packet, verdict in held:
+            for packet, (_id, verdict) in zip(packets, held, strict=True):
                 if verdict is Verdict.ACCEPT:
                     packet.accept()
                 else:

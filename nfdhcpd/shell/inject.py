@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import socket
 
-from .responder import Frame
+from ..core.decision import Frame
 
 
 class Injector:

@@ -11,6 +11,16 @@ class Verdict(Enum):
     DROP = "drop"
 
 
+class RawPacket(NamedTuple):
+    """A queued packet as the queue read it: interfaces still as indexes (0: none)."""
+
+    id: int
+    indev: int
+    physindev: int
+    hwsrc: bytes | None
+    payload: bytes
+
+
 class Inbound(NamedTuple):
     """One queued packet, as the shell saw it; `payload` starts at the IP header."""
 

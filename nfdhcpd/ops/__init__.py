@@ -1,0 +1,1 @@
+"""Operations: metrics, the control socket and status, the pcap trace."""

@@ -1,0 +1,1 @@
+"""The IO shell: queues, sockets, files, inotify, signals, the poll loop."""

@@ -1,0 +1,261 @@
+"""The daemon: wires the parts (queues, packet path, pending replay, RA schedule,
+watcher, operations) to the poll loop, and swaps state on reload.
+
+Each part is its own module and unit-tested with fakes; this one only builds them,
+hands the loop its descriptors, and reloads in two phases: everything new is built
+first (config, queues, watcher), and only if all of it could be built is it swapped
+in. A failure leaves the running state exactly as it was.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import socket
+from collections.abc import Callable, Mapping
+from functools import partial
+from typing import NamedTuple, Protocol
+
+from ..core import responder
+from ..core.binding import BindingTable, describe
+from ..core.config import Config
+from ..core.decision import Frame
+from ..core.errors import ConfigError
+from ..ops.endpoints import Endpoints
+from ..ops.status import Served
+from .files import load_config
+from .inject import Injector
+from .links import Links
+from .loop import Loop
+from .nfq import Queue
+from .packet_path import PacketPath, QueueLike
+from .pending import Pending
+from .ra import Advertiser, RaScheduler
+from .watcher import Watcher
+
+log = logging.getLogger("nfdhcpd")
+
+
+def wanted_queues(config: Config) -> dict[int, int]:
+    """Queue number -> address family, for the services `config` enables."""
+    wanted: dict[int, int] = {}
+    if config.enable_dhcp:
+        wanted[config.dhcp_queue] = socket.AF_INET
+    if config.enable_ipv6:
+        for number in (config.rs_queue, config.ns_queue, config.dhcpv6_queue):
+            wanted[number] = socket.AF_INET6
+    return wanted
+
+
+class BoundQueue(QueueLike, Protocol):
+    def fileno(self) -> int: ...
+    def unbind(self) -> None: ...
+
+
+class Watching(Protocol):
+    def fileno(self) -> int: ...
+    def read(self) -> None: ...
+    def rescan(self) -> None: ...
+    def close(self) -> None: ...
+
+
+class Transmitter(Protocol):
+    def fileno(self) -> int: ...
+    def send(self, frame: Frame) -> None: ...
+    def close(self) -> None: ...
+
+
+class _Next(NamedTuple):
+    """A reload's new state, built before any of it is swapped in."""
+
+    config: Config
+    queues: dict[int, BoundQueue]
+    watcher: Watching | None  # None: the datapath is unchanged
+
+
+class Daemon:
+    """The parts, wired. `bind` and `watch` make the queues and the watcher, and
+    `injector` sends (the tests pass fakes: NFQUEUE and AF_PACKET take root)."""
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        bind: Callable[[int, int], BoundQueue] = Queue,
+        watch: Callable[[str, Callable[[BindingTable], None]], Watching] = Watcher,
+        injector: Transmitter | None = None,
+    ) -> None:
+        self.config = config
+        self._new_queue, self._new_watcher = bind, watch
+        self.loop = Loop()
+        self.injector = injector or Injector()
+        self.links = Links(self.injector.fileno())
+        self.path = PacketPath(config, self.links, self.injector, pending=Pending(0.0))
+        self.counters = self.path.counters
+        self.ra = RaScheduler(config.ra_period, config.enable_ipv6)
+        self.advertiser = Advertiser(self.links, self.injector, self.counters)
+        self.queues: dict[int, BoundQueue] = {}
+        self.watcher = watch(config.datapath, self._table_changed)
+        self.ops = Endpoints(self)
+        self.queues = self._bind({}, config)
+        for number in sorted(self.queues):
+            log.info("listening on NFQUEUE %d", number)
+
+    @property
+    def table(self) -> BindingTable:
+        return self.path.table
+
+    @property
+    def served(self) -> Served:
+        return self.path.served
+
+    def fds(self) -> list[int]:
+        """Every descriptor the daemon needs kept open across daemonizing."""
+        fds = [q.fileno() for q in self.queues.values()] + self.ops.fds()
+        return [*fds, self.injector.fileno(), self.watcher.fileno(), *self.loop.fds()]
+
+    def install_signals(self) -> None:
+        self.loop.install_signals()
+
+    def open_ops(self, control: str | None, trace: str | None) -> list[str]:
+        """Open the metrics endpoint, control socket and trace (see ops.endpoints)."""
+        handed_over = self.ops.open(control, trace)
+        self.path.trace = self.advertiser.trace = self.ops.trace
+        if self.ops.latency is not None:
+            self.path.observe = self.ops.latency.observe
+        return handed_over
+
+    def run(self) -> None:
+        # The first scan runs here, once logging goes where the daemon keeps it; events
+        # since the watch was set up are read afterwards and change nothing twice.
+        self.watcher.rescan()
+        log.info(
+            "serving %d bindings from %s (packet path %s)",
+            len(self.table),
+            self.config.datapath,
+            "interpreted" if responder.__file__.endswith(".py") else "compiled",
+        )
+        self.loop.run(self)
+
+    # --- what the loop asks (loop.Host) --------------------------------------------
+
+    def handlers(self) -> Mapping[int, Callable[[], object]]:
+        handlers: dict[int, Callable[[], object]] = {self.watcher.fileno(): self.watcher.read}
+        if self.ops.control is not None:
+            handlers[self.ops.control.fileno()] = self.ops.control.service
+        return handlers
+
+    def readers(self) -> Mapping[int, Callable[[], int]]:
+        return {q.fileno(): partial(self.path.serve, q) for q in self.queues.values()}
+
+    def window(self) -> float:
+        return self.config.coalesce_ms / 1000
+
+    def deadline(self) -> float | None:
+        return self.ra.deadline()
+
+    def tick(self, now: float) -> None:
+        """Unsolicited RAs to every IPv6 binding when a round is due (RFC 4861 6.2.4)."""
+        if self.ra.due(now):
+            for binding in self.table.values():
+                self.advertiser.send(binding, self.config)
+
+    def on_signals(self, signums: set[int]) -> bool:
+        if signums & {signal.SIGTERM, signal.SIGINT}:
+            log.info("exiting on signal")
+            return False
+        if signal.SIGHUP in signums:
+            self.reload()
+        if signal.SIGUSR1 in signums:
+            self.dump()
+        return True
+
+    def on_error(self) -> None:
+        self.counters["error"] += 1
+
+    # --- reload: build, then swap ----------------------------------------------------
+
+    def reload(self) -> None:
+        try:
+            config = load_config(self.config.path)
+        except ConfigError as exc:
+            log.error("reload refused, keeping the running configuration: %s", exc)
+            return
+        try:
+            new = self._build(config)
+        except OSError as exc:
+            log.error("reload: %s; keeping the old configuration", exc)
+            return
+        for warning in config.warnings:
+            log.warning("%s", warning)
+        self._swap(new)
+        log.info("reloaded %s: %d bindings", config.path, len(self.table))
+
+    def _build(self, config: Config) -> _Next:
+        """Phase one: the queues and watcher `config` needs beyond what runs now."""
+        queues = self._bind(self.queues, config)
+        watcher = None
+        if config.datapath != self.config.datapath:
+            try:
+                watcher = self._new_watcher(config.datapath, self._table_changed)
+            except OSError:
+                for number in queues.keys() - self.queues.keys():
+                    queues[number].unbind()
+                raise
+        return _Next(config, queues, watcher)
+
+    def _swap(self, new: _Next) -> None:
+        """Phase two, which cannot fail: the new state in, what it replaces closed."""
+        for number in self.queues.keys() - new.queues.keys():
+            self.queues[number].unbind()
+            log.info("unbound NFQUEUE %d", number)
+        for number in sorted(new.queues.keys() - self.queues.keys()):
+            log.info("listening on NFQUEUE %d", number)
+        self.config, self.queues = new.config, new.queues
+        self.path.configure(new.config)
+        self.ra.period, self.ra.enabled = new.config.ra_period, new.config.enable_ipv6
+        if new.watcher is not None:
+            self.watcher.close()
+            self.watcher = new.watcher
+        self.loop.changed = True
+        self.links.forget()
+        self.watcher.rescan()
+
+    def _bind(self, running: dict[int, BoundQueue], config: Config) -> dict[int, BoundQueue]:
+        """The queues `config` wants: those of `running` it keeps, and new ones bound
+        (all of them unbound again if one cannot be)."""
+        wanted = wanted_queues(config)
+        queues = {n: q for n, q in running.items() if n in wanted}
+        try:
+            for number in sorted(wanted.keys() - running.keys()):
+                queues[number] = self._new_queue(number, wanted[number])
+        except OSError:
+            for number in queues.keys() - running.keys():
+                queues[number].unbind()
+            raise
+        return queues
+
+    def dump(self) -> None:
+        log.info("binding table: %d bindings", len(self.table))
+        for name in sorted(self.table):
+            log.info("  %s: %s", name, describe(self.table[name]))
+        log.info("counters: %s", ", ".join(f"{k}={v}" for k, v in sorted(self.counters.items())))
+
+    def _table_changed(self, table: BindingTable) -> None:
+        old, self.path.table = self.path.table, table
+        if len(self.path.pending):
+            self.path.replay(self.loop.clock())
+        if not self.config.enable_ipv6:
+            return
+        # A new or changed IPv6 binding is advertised at once, not a period later.
+        for name, binding in table.items():
+            if binding.subnet6 is not None and old.get(name) != binding:
+                self.advertiser.send(binding, self.config)
+
+    def close(self) -> None:
+        for queue in self.queues.values():
+            queue.unbind()
+        self.queues.clear()
+        self.watcher.close()
+        self.injector.close()
+        self.ops.close()

@@ -1,0 +1,234 @@
+"""One queued packet's way through the shell: rate limit, inbound, handle, act, log.
+
+`PacketPath.serve` is the whole of it for one read of one queue, as one straight
+loop: the packets the queue read, a decision for each, the verdicts, one flush. Every
+part it talks to (queue, links, injector, trace) is passed in, and so is the time, so
+the unit tests drive it with fakes.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from ..core import responder
+from ..core.binding import BindingTable
+from ..core.config import Config
+from ..core.decision import Decision, Frame, Inbound, RawPacket, Verdict
+from ..ops.status import Served
+from .pending import Pending
+from .ratelimit import RateLimiter
+
+log = logging.getLogger("nfdhcpd")
+
+#: Decisions worth more than debug level: a VM got an answer or was refused.
+QUIET_EVENTS = frozenset({"no-binding", "unknown-queue", "ns-own", "ns-other"})
+WARN_EVENTS = frozenset({"decline", "mac-mismatch", "indev-mismatch", "malformed", "error"})
+
+
+class QueueLike(Protocol):
+    number: int
+
+    def read(self) -> list[RawPacket]: ...
+    def verdict(self, packet: RawPacket, verdict: Verdict) -> None: ...
+    def flush(self) -> None: ...
+
+
+class LinksLike(Protocol):
+    def lookup(self, ifindex: int) -> tuple[str | None, bytes | None]: ...
+
+
+class SenderLike(Protocol):
+    def send(self, frame: Frame) -> None: ...
+
+
+class TraceLike(Protocol):
+    def record(self, inbound: Inbound | None, frames: tuple[Frame, ...]) -> None: ...
+
+
+class LogBudget:
+    """One log line per key and period at its own level; the repeats go to debug.
+
+    A VM stuck in a DHCP loop, or a hostile one, would otherwise write a line per
+    packet: thousands a second, costing CPU and disk for every other VM.
+    """
+
+    def __init__(self, period: float = 60.0, max_keys: int = 65536) -> None:
+        self.period = period
+        self.max_keys = max_keys
+        self._keys: dict[tuple[str, str], list[float]] = {}
+
+    def spend(self, key: tuple[str, str], now: float) -> int | None:
+        """None: stay quiet. Else log, mentioning this many repeats kept quiet since."""
+        entry = self._keys.get(key)
+        if entry is not None and now < entry[0]:
+            entry[1] += 1
+            return None
+        if len(self._keys) >= self.max_keys:
+            self._keys.clear()
+        similar = int(entry[1]) if entry is not None else 0
+        self._keys[key] = [now + self.period, 0]
+        return similar
+
+
+class PacketPath:
+    """Decides and answers queued packets against the current `table` and `config`.
+
+    `configure` and `table` are how the daemon swaps state in; `counters`, `served`
+    and `pending` live as long as the daemon.
+    """
+
+    def __init__(
+        self,
+        config: Config,
+        links: LinksLike,
+        sender: SenderLike,
+        *,
+        pending: Pending,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.table = BindingTable()
+        self.links = links
+        self.sender = sender
+        self.pending = pending
+        self.clock = clock
+        self.counters: Counter[str] = Counter()
+        self.served = Served()  # per-TAP last request and reply, requests per queue
+        self.trace: TraceLike | None = None
+        #: seconds per packet, observed when metrics are on (see `serve`)
+        self.observe: Callable[[float], None] | None = None
+        self.log_budget = LogBudget()
+        self.scapy = _scapy_layers() if log.isEnabledFor(logging.DEBUG) else None
+        self.configure(config)
+
+    def configure(self, config: Config) -> None:
+        """Serve under `config` from now on (cannot fail: the reload's swap phase)."""
+        self.config = config
+        self.limiter = (
+            RateLimiter(config.rate_limit, config.rate_burst) if config.rate_limit else None
+        )
+        self.ns_queue = config.ns_queue if config.enable_ipv6 else None
+        self.pending.window = float(config.pending_window)
+
+    def serve(self, queue: QueueLike) -> int:
+        """Read `queue`, decide each packet, give each its verdict, flush; the count."""
+        packets = queue.read()
+        clock, observe, number = self.clock, self.observe, queue.number
+        try:
+            for packet in packets:
+                if observe is None:  # metrics off: one clock read per packet, for the limiter
+                    verdict = self.on_packet(number, packet, clock())
+                else:
+                    start = time.perf_counter()
+                    verdict = self.on_packet(number, packet, clock())
+                    observe(time.perf_counter() - start)
+                queue.verdict(packet, verdict)
+        finally:
+            queue.flush()
+        return len(packets)
+
+    def on_packet(self, number: int, packet: RawPacket, now: float) -> Verdict:
+        """The verdict on one packet from queue `number`, its replies sent and logged."""
+        try:
+            ifindex = packet.physindev or packet.indev
+            if self.limiter is not None and not self.limiter.allow(ifindex, now):
+                self._over_limit(ifindex, now)
+                return Verdict.DROP  # unparsed
+            inbound = self._inbound(number, packet)
+            decision = responder.handle(inbound, self.table, self.config)
+            self.act(decision, inbound, now)
+            if decision.event == "no-binding" and number != self.ns_queue:
+                self.pending.remember(inbound, now)
+            return decision.verdict
+        except Exception:
+            # A bug, not bad input (the core turns that into decisions): log it, count
+            # it, drop this packet and keep serving everyone else.
+            self.counters["error"] += 1
+            log.exception("internal error handling a packet from queue %d", number)
+            return Verdict.DROP
+
+    def replay(self, now: float) -> None:
+        """Answer what VMs asked before their binding landed: an OFFER for that very
+        xid, an RA, an Advertise, at once, rather than after the VM's next retry."""
+        for inbound in self.pending.ready(self.table, now):
+            decision = responder.handle(inbound, self.table, self.config)
+            if decision.frames:
+                self.act(decision, inbound, now)
+                self.counters["replayed"] += 1
+
+    def _inbound(self, number: int, packet: RawPacket) -> Inbound:
+        indev, ifmac = self.links.lookup(packet.indev)
+        physindev = self.links.lookup(packet.physindev)[0] if packet.physindev else None
+        return Inbound(
+            queue=number,
+            indev=indev or f"if{packet.indev}",
+            physindev=physindev,
+            hwsrc=packet.hwsrc,
+            ifmac=ifmac,
+            payload=packet.payload,
+        )
+
+    def _over_limit(self, ifindex: int, now: float) -> None:
+        self.counters["rate-limited"] += 1
+        name = self.links.lookup(ifindex)[0] or f"if{ifindex}"
+        similar = self.log_budget.spend((name, "rate-limited"), now)
+        if similar is not None:
+            log.warning(
+                "drop: %s: over rate_limit (%d/s, burst %d)%s",
+                name,
+                self.config.rate_limit,
+                self.config.rate_burst,
+                f" (and {similar} like it before)" if similar else "",
+            )
+
+    def act(self, decision: Decision, inbound: Inbound, now: float) -> None:
+        """Count, note, trace and send `decision`'s frames, then log it by its event."""
+        event = decision.event
+        self.counters[event] += 1
+        self.served.note(inbound.tap, inbound.queue, event, bool(decision.frames))
+        if self.trace is not None:
+            self.trace.record(inbound, decision.frames)
+        for frame in decision.frames:
+            try:
+                self.sender.send(frame)
+            except OSError as exc:
+                self.counters["send-error"] += 1
+                log.warning("cannot send on %s: %s (%s)", frame.ifname, exc, decision.reason)
+                return
+        if event in QUIET_EVENTS:
+            level = logging.DEBUG
+        else:
+            level = logging.WARNING if event in WARN_EVENTS else logging.INFO
+            similar = self.log_budget.spend((inbound.tap, event), now)
+            if similar is None:
+                level = logging.DEBUG
+            elif similar:
+                decision = decision._replace(
+                    reason=f"{decision.reason} (and {similar} like it before)"
+                )
+        if log.isEnabledFor(level):
+            log.log(level, "%s", decision.log_text())
+            if self.scapy is not None and log.isEnabledFor(logging.DEBUG):
+                _debug_dump(self.scapy, inbound, decision)
+
+
+def _scapy_layers() -> tuple[Any, Any, Any]:
+    """scapy, for debug logs only: it costs a second and tens of MB, and it must be
+    imported before privileges are dropped, while every module is still readable."""
+    from scapy.layers.inet import IP
+    from scapy.layers.inet6 import IPv6
+    from scapy.layers.l2 import Ether
+
+    return IP, IPv6, Ether
+
+
+def _debug_dump(layers: tuple[Any, Any, Any], inbound: Inbound, decision: Decision) -> None:
+    """scapy's view of the request and of what we sent, for troubleshooting."""
+    ip, ipv6, ether = layers
+    layer = ipv6 if inbound.payload[:1] and inbound.payload[0] >> 4 == 6 else ip
+    log.debug("  request: %r", layer(inbound.payload))
+    for frame in decision.frames:
+        log.debug("  reply on %s: %r", frame.ifname, ether(frame.data))

@@ -1,0 +1,244 @@
+"""The daemon's wiring with fake queues, watcher and socket: reload in two phases,
+signals, the RA tick, replay on a table change. No NFQUEUE, no root."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import socket
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from nfdhcpd.core.binding import BindingTable
+from nfdhcpd.core.decision import Frame, RawPacket, Verdict
+from nfdhcpd.shell.daemon import Daemon
+from nfdhcpd.shell.files import load_config
+
+from .conftest import TAP, TAP_MAC, VM_MAC, dhcp_request, grnet_binding, table_of
+
+CONFIG = """\
+[general]
+datapath = {datapath}
+pending_window = 30
+[dhcp]
+dhcp_queue = {dhcp_queue}
+[ipv6]
+enable_ipv6 = {ipv6}
+server_duid = 00:04:00:01:02:03:04:05:06:07:08:09:0a:0b:0c:0d:0e:0f
+"""
+
+
+class FakeQueue:
+    def __init__(self, number: int, family: int, log: list[str]) -> None:
+        self.number, self.family, self.log = number, family, log
+        self.unbound = False
+        log.append(f"bind {number}")
+
+    def fileno(self) -> int:
+        return 1000 + self.number
+
+    def read(self) -> list[RawPacket]:
+        return []
+
+    def verdict(self, packet: RawPacket, verdict: Verdict) -> None:
+        pass
+
+    def flush(self) -> None:
+        pass
+
+    def unbind(self) -> None:
+        self.unbound = True
+        self.log.append(f"unbind {self.number}")
+
+
+class FakeWatcher:
+    def __init__(self, datapath: str, on_change: Callable[[BindingTable], None]) -> None:
+        self.datapath, self.on_change = datapath, on_change
+        self.table = table_of(grnet_binding())
+        self.closed = False
+        self.rescans = 0
+
+    def fileno(self) -> int:
+        return 999
+
+    def read(self) -> None:
+        pass
+
+    def rescan(self) -> None:
+        self.rescans += 1
+        self.on_change(self.table)
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class FakeInjector:
+    def __init__(self) -> None:
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)  # for Links' ioctls
+        self.sent: list[Frame] = []
+
+    def fileno(self) -> int:
+        return self.sock.fileno()
+
+    def send(self, frame: Frame) -> None:
+        self.sent.append(frame)
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+class FakeLinks:
+    def lookup(self, ifindex: int) -> tuple[str | None, bytes | None]:
+        return (TAP, TAP_MAC) if ifindex == 7 else (None, None)
+
+    def mac_of(self, name: str) -> bytes | None:
+        return TAP_MAC if name == TAP else None
+
+    def forget(self) -> None:
+        pass
+
+
+class Site:
+    """A daemon over fakes, its config file in tmp_path."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.tmp_path = tmp_path
+        self.conf = tmp_path / "nfdhcpd.conf"
+        self.events: list[str] = []
+        self.refuse: set[int] = set()
+        self.queues: dict[int, FakeQueue] = {}
+        self.watchers: list[FakeWatcher] = []
+        self.bad_datapaths: set[str] = set()
+        self.write(datapath=str(tmp_path))
+        self.injector = FakeInjector()
+        self.daemon = Daemon(
+            load_config(str(self.conf)), bind=self.bind, watch=self.watch, injector=self.injector
+        )
+        self.daemon.path.links = self.daemon.advertiser.links = FakeLinks()
+
+    def write(self, *, datapath: str, dhcp_queue: int = 42, ipv6: str = "yes") -> None:
+        self.conf.write_text(CONFIG.format(datapath=datapath, dhcp_queue=dhcp_queue, ipv6=ipv6))
+
+    def bind(self, number: int, family: int) -> FakeQueue:
+        if number in self.refuse:
+            raise OSError(f"cannot bind NFQUEUE {number} (another daemon on it?)")
+        queue = self.queues[number] = FakeQueue(number, family, self.events)
+        return queue
+
+    def watch(self, datapath: str, on_change: Callable[[BindingTable], None]) -> FakeWatcher:
+        if datapath in self.bad_datapaths:
+            raise OSError(f"cannot watch {datapath}")
+        watcher = FakeWatcher(datapath, on_change)
+        self.watchers.append(watcher)
+        return watcher
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Iterator[Site]:
+    site = Site(tmp_path)
+    yield site
+    site.daemon.close()
+
+
+def test_start_binds_the_queues_the_config_wants(site: Site) -> None:
+    assert sorted(site.daemon.queues) == [42, 43, 44, 45]
+    assert site.queues[42].family == socket.AF_INET
+    assert site.queues[43].family == socket.AF_INET6
+    assert site.daemon.deadline() == 0.0  # IPv6 on: the first RA round is due at once
+
+
+def test_reload_binds_new_queues_before_unbinding_old_ones(site: Site) -> None:
+    site.write(datapath=str(site.tmp_path), dhcp_queue=50)
+    site.events.clear()
+    site.daemon.loop.changed = False
+    site.daemon.reload()
+    assert site.events == ["bind 50", "unbind 42"]
+    assert sorted(site.daemon.queues) == [43, 44, 45, 50]
+    assert site.daemon.config.dhcp_queue == 50
+    assert site.daemon.path.config.dhcp_queue == 50
+    assert site.daemon.loop.changed  # the loop polls the new descriptors
+
+
+def test_a_queue_that_cannot_be_bound_keeps_the_running_state(
+    site: Site, caplog: pytest.LogCaptureFixture
+) -> None:
+    before = dict(site.daemon.queues)
+    config = site.daemon.config
+    site.write(datapath=str(site.tmp_path), dhcp_queue=50, ipv6="no")
+    site.refuse = {50}
+    site.events.clear()
+    with caplog.at_level(logging.ERROR, logger="nfdhcpd"):
+        site.daemon.reload()
+    assert site.daemon.queues == before and site.daemon.config is config
+    assert site.daemon.path.config is config
+    assert site.events == []  # nothing unbound, not even the IPv6 queues now unwanted
+    assert "reload: cannot bind NFQUEUE 50" in caplog.text
+    assert "keeping the old configuration" in caplog.text
+
+
+def test_a_datapath_that_cannot_be_watched_keeps_the_running_state(
+    site: Site, caplog: pytest.LogCaptureFixture
+) -> None:
+    missing = str(site.tmp_path / "missing")
+    site.bad_datapaths.add(missing)
+    site.write(datapath=missing, dhcp_queue=50)
+    site.events.clear()
+    with caplog.at_level(logging.ERROR, logger="nfdhcpd"):
+        site.daemon.reload()
+    assert site.events == ["bind 50", "unbind 50"]  # built, then undone
+    assert sorted(site.daemon.queues) == [42, 43, 44, 45]
+    assert site.daemon.config.datapath == str(site.tmp_path)
+    assert site.daemon.watcher is site.watchers[0] and not site.watchers[0].closed
+    assert f"cannot watch {missing}" in caplog.text
+
+
+def test_a_refused_config_keeps_the_running_state(
+    site: Site, caplog: pytest.LogCaptureFixture
+) -> None:
+    config = site.daemon.config
+    site.conf.write_text("[general]\nrate_limit = lots\n")
+    with caplog.at_level(logging.ERROR, logger="nfdhcpd"):
+        site.daemon.reload()
+    assert site.daemon.config is config
+    assert "reload refused, keeping the running configuration" in caplog.text
+
+
+def test_a_new_datapath_swaps_the_watcher(site: Site) -> None:
+    other = site.tmp_path / "other"
+    other.mkdir()
+    site.write(datapath=str(other))
+    site.daemon.reload()
+    old, new = site.watchers
+    assert old.closed and site.daemon.watcher is new and new.rescans == 1
+
+
+def test_signals(site: Site, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.INFO, logger="nfdhcpd"):
+        assert site.daemon.on_signals({signal.SIGUSR1})
+        assert site.daemon.on_signals({signal.SIGHUP})
+        assert not site.daemon.on_signals({signal.SIGTERM, signal.SIGHUP})
+    assert "binding table: 0 bindings" in caplog.text  # the SIGUSR1 dump
+    assert "reloaded" in caplog.text
+    assert "exiting on signal" in caplog.text
+
+
+def test_tick_sends_a_round_of_ras_when_due(site: Site) -> None:
+    site.watchers[0].rescan()
+    site.injector.sent.clear()
+    site.daemon.tick(1000.0)
+    assert [f.ifname for f in site.injector.sent] == [TAP]
+    site.daemon.tick(1001.0)  # the next round is a period away
+    assert len(site.injector.sent) == 1
+    assert site.daemon.counters["ra-periodic"] == 2  # on the binding's arrival, and the round
+
+
+def test_a_table_change_replays_and_advertises_new_bindings(site: Site) -> None:
+    path = site.daemon.path
+    discover = RawPacket(1, 7, 0, VM_MAC, dhcp_request("discover"))
+    assert path.on_packet(42, discover, site.daemon.loop.clock()) is Verdict.ACCEPT  # unbound
+    site.watchers[0].rescan()  # the binding lands
+    kinds = sorted(frame.data[12:14].hex() for frame in site.injector.sent)
+    assert kinds == ["0800", "86dd"]  # the replayed OFFER, and an RA for the new binding
+    assert site.daemon.counters["replayed"] == 1
