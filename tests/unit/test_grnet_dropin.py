@@ -19,10 +19,10 @@ import pytest
 from scapy.layers.dhcp6 import DHCP6_InfoRequest, DHCP6OptClientId
 from scapy.layers.inet6 import ICMPv6ND_RA, ICMPv6NDOptPrefixInfo
 
-from nfdhcpd.config import parse_config
-from nfdhcpd.privileges import check_user
-from nfdhcpd.reply6 import unsolicited_ra
-from nfdhcpd.responder import Decision, Verdict
+from nfdhcpd.core.config import parse_config
+from nfdhcpd.core.reply6 import unsolicited_ra
+from nfdhcpd.core.responder import Decision, Verdict
+from nfdhcpd.shell.privileges import check_user
 
 from .conftest import (
     DHCP6_QUEUE,

@@ -19,11 +19,11 @@ import pytest
 from scapy.layers.dhcp6 import DHCP6_InfoRequest, DHCP6_Solicit, DHCP6OptClientId
 
 from nfdhcpd.admin import format_status
-from nfdhcpd.binding import parse_binding
-from nfdhcpd.config import Config, parse_config
-from nfdhcpd.errors import BindingError
-from nfdhcpd.reply6 import unsolicited_ra
-from nfdhcpd.watcher import Watcher
+from nfdhcpd.core.binding import parse_binding
+from nfdhcpd.core.config import Config, parse_config
+from nfdhcpd.core.errors import BindingError
+from nfdhcpd.core.reply6 import unsolicited_ra
+from nfdhcpd.shell.watcher import Watcher
 
 from .conftest import (
     GRNET_BINDING,

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from nfdhcpd.binding import Binding, parse_binding
+from nfdhcpd.core.binding import Binding, parse_binding
 
 REPO = Path(__file__).resolve().parents[2]
 HOOK = REPO / "conf" / "proxmox" / "nfdhcpd-hookscript"
