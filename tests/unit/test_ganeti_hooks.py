@@ -265,7 +265,7 @@ def test_network_tags_set_binding_keys(state: Path) -> None:
     }
     text = ifup(nic, state)
     assert text.endswith(
-        "DNS=\"192.0.2.53 192.0.2.54\"\n"
+        'DNS="192.0.2.53 192.0.2.54"\n'
         "DNS6=2001:db8::53\n"
         "DOMAIN=example.org\n"
         'SEARCH="example.org example.net"\n'
