@@ -388,7 +388,7 @@ def test_grnet_readme_sample_loads_and_serves(sample_hv: netns.Hypervisor) -> No
     # The binding is in datapath before the daemon starts and before tap10 exists.
     daemon = hv.start_daemon(sample_config, queues=(QUEUE,))
     sample = (FIXTURES / "grnet-tap10").read_text()
-    assert "\nPRIVATE=\n" in sample and 'TAGS=""' in sample
+    assert "\nPRIVATE=\nMTU=\nMACSPOOF=\n" in sample and 'TAGS=""' in sample
     daemon.write_binding("tap10", sample)
     vm = hv.add_vm("tap10", SAMPLE_MAC)
 
