@@ -33,7 +33,7 @@ from typing import Any
 
 import pytest
 
-from nfdhcpd.binding import parse_binding
+from nfdhcpd.core.binding import parse_binding
 
 from . import netns
 from .conftest import Site
