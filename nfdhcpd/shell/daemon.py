@@ -28,6 +28,7 @@ from .inject import Injector
 from .links import Links
 from .loop import Loop
 from .nfq import Queue
+from .notify import Notifier
 from .packet_path import PacketPath, QueueLike
 from .pending import Pending
 from .ra import Advertiser, RaScheduler
@@ -45,6 +46,15 @@ def wanted_queues(config: Config) -> dict[int, int]:
         for number in (config.rs_queue, config.ns_queue, config.dhcpv6_queue):
             wanted[number] = socket.AF_INET6
     return wanted
+
+
+def earliest(*deadlines: float | None) -> float | None:
+    return min((d for d in deadlines if d is not None), default=None)
+
+
+def serving(bindings: int, queues: Mapping[int, object]) -> str:
+    """The STATUS= systemd shows for the daemon."""
+    return f"serving {bindings} bindings on NFQUEUE {', '.join(map(str, sorted(queues)))}"
 
 
 class BoundQueue(QueueLike, Protocol):
@@ -84,8 +94,10 @@ class Daemon:
         bind: Callable[[int, int], BoundQueue] = Queue,
         watch: Callable[[str, Callable[[BindingTable], None]], Watching] = Watcher,
         injector: Transmitter | None = None,
+        notifier: Notifier | None = None,
     ) -> None:
         self.config = config
+        self.notifier = notifier or Notifier()  # systemd's, when it runs us
         self._new_queue, self._new_watcher = bind, watch
         self.loop = Loop()
         self.injector = injector or Injector()
@@ -112,7 +124,8 @@ class Daemon:
     def fds(self) -> list[int]:
         """Every descriptor the daemon needs kept open across daemonizing."""
         fds = [q.fileno() for q in self.queues.values()] + self.ops.fds()
-        return [*fds, self.injector.fileno(), self.watcher.fileno(), *self.loop.fds()]
+        notify = [fd] if (fd := self.notifier.fileno()) is not None else []
+        return [*fds, self.injector.fileno(), self.watcher.fileno(), *self.loop.fds(), *notify]
 
     def install_signals(self) -> None:
         self.loop.install_signals()
@@ -135,7 +148,11 @@ class Daemon:
             self.config.datapath,
             "interpreted" if responder.__file__.endswith(".py") else "compiled",
         )
+        self.notifier.ready(self.status_line())  # queues bound, bindings loaded
         self.loop.run(self)
+
+    def status_line(self) -> str:
+        return serving(len(self.table), self.queues)
 
     # --- what the loop asks (loop.Host) --------------------------------------------
 
@@ -152,10 +169,11 @@ class Daemon:
         return self.config.coalesce_ms / 1000
 
     def deadline(self) -> float | None:
-        return self.ra.deadline()
+        return earliest(self.ra.deadline(), self.notifier.deadline())
 
     def tick(self, now: float) -> None:
-        """Unsolicited RAs to every IPv6 binding when a round is due (RFC 4861 6.2.4)."""
+        """The watchdog; a round of unsolicited RAs when due (RFC 4861 6.2.4)."""
+        self.notifier.watchdog(now)
         if self.ra.due(now):
             for binding in self.table.values():
                 self.advertiser.send(binding, self.config)
@@ -163,9 +181,12 @@ class Daemon:
     def on_signals(self, signums: set[int]) -> bool:
         if signums & {signal.SIGTERM, signal.SIGINT}:
             log.info("exiting on signal")
+            self.notifier.stopping()
             return False
         if signal.SIGHUP in signums:
+            self.notifier.reloading()
             self.reload()
+            self.notifier.ready(self.status_line())  # the new config, or the kept one
         if signal.SIGUSR1 in signums:
             self.dump()
         return True
@@ -243,6 +264,8 @@ class Daemon:
 
     def _table_changed(self, table: BindingTable) -> None:
         old, self.path.table = self.path.table, table
+        if len(old) != len(table):
+            self.notifier.status(self.status_line())
         if len(self.path.pending):
             self.path.replay(self.loop.clock())
         if not self.config.enable_ipv6:
@@ -259,3 +282,4 @@ class Daemon:
         self.watcher.close()
         self.injector.close()
         self.ops.close()
+        self.notifier.close()

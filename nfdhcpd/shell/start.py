@@ -15,6 +15,7 @@ from ..core.errors import ConfigError
 from ..ops.control import control_path
 from .daemon import Daemon
 from .files import load_config
+from .notify import Notifier
 from .pidfile import PidFile
 from .privileges import check_user, drop_privileges
 
@@ -57,7 +58,8 @@ def start(args: argparse.Namespace) -> int:
             logging.getLogger().addHandler(early)
             stderr.setLevel(logging.WARNING)
             handed_over += [logfile, pidfile.path]
-        daemon = Daemon(config)
+        # systemd's notify socket is connected now, as root (shell/notify.py).
+        daemon = Daemon(config, notifier=Notifier.from_environ(os.environ))
         # The control socket lives beside the pidfile, in the foreground too (no pidfile
         # then, so its directory may still have to be made).
         control = control_path(config.pidfile)

@@ -941,8 +941,10 @@ class Hypervisor:
         debug: bool = False,
         timeout: float = 20.0,
         executable: Path | None = None,
+        env: Mapping[str, str] | None = None,
     ) -> Daemon:
-        """Run `nfdhcpd -f -c CONFIG` here; return once its queues are bound."""
+        """Run `nfdhcpd -f -c CONFIG` here (with `env` added to its environment);
+        return once its queues are bound."""
         exe = executable or nfdhcpd_executable()
         if exe is None:
             raise TestbedError("nfdhcpd not found: run scripts/setup or set $NFDHCPD")
@@ -950,6 +952,8 @@ class Hypervisor:
         dirs.create()
         dirs.config.write_text(config(dirs) if callable(config) else config)
         args = [str(exe), "-f", "-c", str(dirs.config), *(["-d"] if debug else [])]
+        if env:  # env(1) execs nfdhcpd: the process keeps its PID
+            args = ["env", *(f"{key}={value}" for key, value in env.items()), *args]
         daemon = Daemon(self, dirs, self.spawn("nfdhcpd", args), queues)
 
         def ready() -> bool:
