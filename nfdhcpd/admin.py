@@ -1,9 +1,10 @@
-"""The admin subcommands: `nfdhcpd rules`, `nfdhcpd check [FILE...]`, `nfdhcpd status`.
+"""The admin subcommands: `nfdhcpd rules`, `nfdhcpd check [FILE...]`, `nfdhcpd status`,
+`nfdhcpd prune`.
 
 They run as their own short-lived processes beside the daemon: `rules` and `check`
 only read the config and the binding files, with the daemon's own parsers, so a file
 `check` accepts is one the daemon serves; `status` asks the running daemon over its
-control socket.
+control socket, and `prune` removes the binding files whose TAP it has seen gone.
 """
 
 from __future__ import annotations
@@ -11,11 +12,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import socket
+import stat
 import sys
 import time
 from typing import Any
 
-from .core.binding import describe, ignored_name
+from .core.binding import describe, ignored_name, valid_ifname
 from .core.config import Config
 from .core.errors import BindingError, ConfigError
 from .ops.control import control_path, query
@@ -24,6 +27,11 @@ from .shell.files import load_config, read_binding
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_CONFIG = 2
+#: Seconds a binding's TAP must have been missing before `status` calls it stale and
+#: `prune` removes it: an hour outlasts any reboot or migration of a Ganeti instance.
+STALE_AFTER = 3600
+#: The first line of the binding files nfdhcpd's own hooks write.
+HOOK_HEADER = b"# nfdhcpd binding "
 
 
 def add_commands(parser: argparse.ArgumentParser) -> None:
@@ -51,6 +59,24 @@ def add_commands(parser: argparse.ArgumentParser) -> None:
     )
     status.add_argument("--json", action="store_true", help="the daemon's raw answer")
     status.add_argument("--socket", help="control socket (default: beside the pidfile)")
+    prune = commands.add_parser(
+        "prune",
+        parents=[config],
+        help="remove the binding files whose TAP has long been gone",
+    )
+    for sub in (status, prune):
+        sub.add_argument(
+            "--stale-after",
+            type=float,
+            default=STALE_AFTER,
+            metavar="SECONDS",
+            help="a binding whose TAP has been gone this long is stale (%(default)d)",
+        )
+    prune.add_argument(
+        "--any", action="store_true", help="also files no nfdhcpd hook wrote (hand-written)"
+    )
+    prune.add_argument("--dry-run", action="store_true", help="say what would be removed")
+    prune.add_argument("--socket", help="control socket (default: beside the pidfile)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -58,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
     if command == "check" and args.files:
         return check_files(args.files)
     if command == "status" and args.socket:
-        return status(args.socket, raw=args.json)
+        return status(args.socket, raw=args.json, stale_after=args.stale_after)
     try:
         config = load_config(args.config)
     except ConfigError as exc:
@@ -69,7 +95,10 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_OK
     if command == "check":
         return check_all(config)
-    return status(control_path(config.pidfile), raw=args.json)
+    socket_path = args.socket or control_path(config.pidfile)
+    if command == "prune":
+        return prune(config, socket_path, args.stale_after, any_file=args.any, dry=args.dry_run)
+    return status(socket_path, raw=args.json, stale_after=args.stale_after)
 
 
 # --- rules -----------------------------------------------------------------------
@@ -163,29 +192,39 @@ def check_all(config: Config) -> int:
 # --- status ----------------------------------------------------------------------
 
 
-def status(path: str, *, raw: bool = False) -> int:
+def _ask(path: str) -> dict[str, Any] | None:
     try:
-        answer = query(path)
+        return query(path)
     except (OSError, ValueError) as exc:
         print(f"nfdhcpd: cannot ask the daemon at {path} (is it running?): {exc}", file=sys.stderr)
+        return None
+
+
+def status(path: str, *, raw: bool = False, stale_after: float = STALE_AFTER) -> int:
+    answer = _ask(path)
+    if answer is None:
         return EXIT_FAILED
     if raw:
         print(json.dumps(answer, indent=2))
     else:
-        print(format_status(answer), end="")
+        print(format_status(answer, stale_after), end="")
     return EXIT_OK
 
 
-def format_status(answer: dict[str, Any]) -> str:
+def format_status(answer: dict[str, Any], stale_after: float = STALE_AFTER) -> str:
     """The binding table for a terminal: one line per binding file."""
-    header = ("TAP", "APPLIED", "TAP UP", "MAC", "IP", "IP6", "LAST REQUEST", "LAST REPLY")
+    header = (
+        "TAP", "APPLIED", "TAP UP", "TAP GONE", "MAC", "IP", "IP6", "LAST REQUEST", "LAST REPLY"
+    )  # fmt: skip
     rows = [header]
+    now = answer.get("time") or time.time()
     for b in answer["bindings"]:
         rows.append(
             (
                 b["tap"],
                 "yes" if b["applied"] else "NO (invalid, see nfdhcpd check)",
                 "yes" if b["tap_present"] else "no",
+                _gone(b.get("tap_gone_since"), now, stale_after),
                 b.get("mac") or "-",
                 b.get("ip") or "-",
                 b.get("ip6") or "-",
@@ -202,6 +241,85 @@ def format_status(answer: dict[str, Any]) -> str:
     lines.append(f"{len(answer['bindings'])} binding file(s) in {answer.get('datapath')}")
     lines.append(f"counters: {counters or 'none yet'}")
     return "".join(f"{line}\n" for line in lines)
+
+
+def _gone(since: float | None, now: float, stale_after: float) -> str:
+    """How long the TAP has been missing, as the daemon saw it; "stale" past the limit."""
+    if since is None:
+        return "-"
+    age = max(0, int(now - since))
+    text = f"{age // 3600}h{age // 60 % 60:02d}m" if age >= 3600 else f"{age // 60}m{age % 60:02d}s"
+    return f"{text} STALE" if age >= stale_after else text
+
+
+def prune(config: Config, path: str, stale_after: float, *, any_file: bool, dry: bool) -> int:
+    """Remove the binding files whose TAP the daemon has seen gone for `stale_after`
+    seconds. Only files in the config's datapath are touched, whatever the daemon says
+    (it runs unprivileged; this, as root), each checked again before it goes: the TAP
+    still missing, a regular file not rewritten since, written by an nfdhcpd hook."""
+    answer = _ask(path)
+    if answer is None:
+        return EXIT_FAILED
+    datapath = config.datapath
+    if answer.get("datapath") != datapath:
+        print(
+            f"nfdhcpd: the daemon serves {answer.get('datapath')!r}, the config names"
+            f" {datapath!r}: nothing pruned",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
+    now = time.time()
+    failed = False
+    for row in answer.get("bindings", []):
+        tap, since = row.get("tap"), row.get("tap_gone_since")
+        if not isinstance(since, (int, float)) or now - since < stale_after:
+            continue
+        if not isinstance(tap, str) or not valid_ifname(tap) or ignored_name(tap):
+            continue
+        file = os.path.join(datapath, tap)
+        why_not = _keep(file, tap, now - stale_after, any_file)
+        if why_not is not None:
+            print(f"kept {file}: {why_not}")
+            continue
+        gone = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(since))
+        if dry:
+            print(f"would remove {file}: TAP gone since {gone}")
+            continue
+        try:
+            os.unlink(file)
+        except OSError as exc:
+            print(f"nfdhcpd: cannot remove {file}: {exc.strerror}", file=sys.stderr)
+            failed = True
+            continue
+        print(f"removed {file}: TAP gone since {gone}")
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+def _keep(file: str, tap: str, cutoff: float, any_file: bool) -> str | None:
+    """Why `file` must stay after all, or None."""
+    if tap_exists(tap):
+        return "its TAP is back"
+    try:
+        fd = os.open(file, os.O_RDONLY | os.O_NOFOLLOW | os.O_NOCTTY | os.O_NONBLOCK)
+    except OSError as exc:
+        return exc.strerror or "cannot open it"
+    with os.fdopen(fd, "rb") as binding:
+        info = os.fstat(binding.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            return "not a regular file"
+        if info.st_mtime > cutoff:
+            return "rewritten since its TAP went"
+        if not any_file and binding.read(len(HOOK_HEADER)) != HOOK_HEADER:
+            return "no nfdhcpd hook wrote it (--any removes it too)"
+    return None
+
+
+def tap_exists(name: str) -> bool:
+    try:
+        socket.if_nametoindex(name)
+    except OSError:
+        return False
+    return True
 
 
 def _when(stamp: float | None, event: str | None) -> str:

@@ -40,6 +40,16 @@ class Served:
         self.taps: dict[str, TapSeen] = {}
         #: handled requests per NFQUEUE number (the decision counters are per outcome)
         self.requests: Counter[int] = Counter()
+        #: binding file -> when a status query first found its TAP missing (unix time);
+        #: `nfdhcpd prune` removes what has been gone long enough (Ganeti runs no ifdown)
+        self.gone: dict[str, float] = {}
+
+    def gone_since(self, tap: str, present: bool, now: float) -> float | None:
+        """Since when `tap` has been seen missing, None while it exists."""
+        if present:
+            self.gone.pop(tap, None)
+            return None
+        return self.gone.setdefault(tap, now)
 
     def note(self, tap: str, queue: int, event: str, replied: bool) -> None:
         """One handled request from `tap` and what became of it (`replied`: frames sent)."""
@@ -66,13 +76,16 @@ def tap_present(name: str) -> bool:
     return True
 
 
-def binding_status(binding: Binding, seen: TapSeen | None) -> dict[str, Any]:
+def binding_status(
+    binding: Binding, seen: TapSeen | None, gone_since: float | None = None
+) -> dict[str, Any]:
     """One row of `nfdhcpd status --json`; times are unix seconds, null when never."""
     ip6 = address6(binding)
     return {
         "tap": binding.name,
         "applied": True,
-        "tap_present": tap_present(binding.name),
+        "tap_present": gone_since is None,
+        "tap_gone_since": gone_since,
         "mac": mac_text(binding.mac),
         "indev": binding.indev,
         "ip": None if binding.ip is None else str(binding.ip),
@@ -91,20 +104,24 @@ def snapshot(
     counters: Mapping[str, int],
 ) -> dict[str, Any]:
     """The whole status: every binding in use, then files in `datapath` not in use
-    (invalid ones: the log and `nfdhcpd check` say why)."""
-    rows = [binding_status(table[name], served.taps.get(name)) for name in sorted(table)]
+    (invalid ones: the log and `nfdhcpd check` say why). Each row says since when its
+    TAP has been missing, as first seen by a status query."""
+    now = time.time()
     try:
         names = os.listdir(datapath)
     except OSError:
         names = []
+    unapplied = sorted(n for n in names if n not in table and not ignored_name(n))
+    gone = {n: served.gone_since(n, tap_present(n), now) for n in (*sorted(table), *unapplied)}
+    served.gone = {n: since for n, since in gone.items() if since is not None}
+    rows = [binding_status(table[n], served.taps.get(n), gone[n]) for n in sorted(table)]
     rows += [
-        {"tap": name, "applied": False, "tap_present": tap_present(name)}
-        for name in sorted(names)
-        if name not in table and not ignored_name(name)
+        {"tap": n, "applied": False, "tap_present": gone[n] is None, "tap_gone_since": gone[n]}
+        for n in unapplied
     ]
     return {
         "pid": os.getpid(),
-        "time": time.time(),
+        "time": now,
         "datapath": datapath,
         "bindings": rows,
         "counters": dict(sorted(counters.items())),

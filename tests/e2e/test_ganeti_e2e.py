@@ -208,6 +208,36 @@ def test_debian_kvm_ifup_serves_the_nic(site: Site, debian_ganeti: Ganeti) -> No
     assert run.lease.hostname == f"vm{index}.example.org"
 
 
+def test_binding_of_a_stopped_nic_is_pruned(site: Site, debian_ganeti: Ganeti) -> None:
+    """kvm-vif-bridge gets no down: once the TAP is gone, `status` counts how long and
+    `prune` (in the hypervisor namespace, where the TAPs are) removes the binding."""
+    vm = ganeti_tap(site)
+    index = int(vm.tap.removeprefix("tap"))
+    ip = str(netns.network_for(index)[10 + index])
+    env = debian_ganeti.nic_env(site, vm, index, IP=ip, **network(index))
+    assert debian_ganeti.run(site, env).returncode == 0
+    binding = site.daemon.datapath / vm.tap
+    exe = str(netns.nfdhcpd_executable())
+    config = str(site.daemon.dirs.config)
+
+    def prune(*args: str) -> str:
+        return site.hv.exec(exe, "prune", "-c", config, *args).stdout
+
+    assert prune("--stale-after", "0") == ""  # its TAP is there
+    site.hv.delete_link(vm)  # the VM stopped: Ganeti closed the TAP
+    status = json.loads(site.hv.exec(exe, "status", "-c", config, "--json").stdout)
+    row = next(r for r in status["bindings"] if r["tap"] == vm.tap)
+    assert row["tap_present"] is False and row["tap_gone_since"] > 0
+    assert prune() == "" and binding.exists()  # not gone for an hour yet
+    assert f"removed {binding}: TAP gone since" in prune("--stale-after", "0")
+    assert not binding.exists()
+    netns.wait_for(
+        lambda: f"binding {vm.tap} removed" in site.daemon.log(),
+        timeout=5,
+        what="the daemon to drop the binding",
+    )
+
+
 def test_debian_kvm_ifup_nic_without_ip_or_network_starts(
     site: Site, debian_ganeti: Ganeti
 ) -> None:

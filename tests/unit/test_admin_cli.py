@@ -204,7 +204,12 @@ def test_status_json(fake_daemon: Path) -> None:
     assert tap10["ip"] == "192.0.2.100" and tap10["mac"] == "aa:6b:39:22:33:44"
     assert tap10["last_event"] == "mac-mismatch" and tap10["last_reply_event"] == "offer"
     assert tap10["last_request"] >= tap10["last_reply"] > 0
-    assert tap11 == {"tap": "tap11", "applied": False, "tap_present": False}
+    assert tap11 == {
+        "tap": "tap11",
+        "applied": False,
+        "tap_present": False,
+        "tap_gone_since": tap10["tap_gone_since"],
+    }
     assert answer["counters"] == {"mac-mismatch": 1, "offer": 1}
 
 
@@ -213,7 +218,7 @@ def test_status_table(fake_daemon: Path) -> None:
     assert result.returncode == 0, result.stderr
     header, tap10, tap11, *footer = result.stdout.splitlines()
     assert header.split()[:3] == ["TAP", "APPLIED", "TAP"]
-    assert tap10.split()[:5] == ["tap10", "yes", "no", "aa:6b:39:22:33:44", "192.0.2.100"]
+    assert tap10.split()[:6] == ["tap10", "yes", "no", "0m00s", "aa:6b:39:22:33:44", "192.0.2.100"]
     assert tap10.endswith("offer") and "mac-mismatch" in tap10
     assert tap11.split()[:2] == ["tap11", "NO"]
     assert footer[-1] == "counters: mac-mismatch=1, offer=1"

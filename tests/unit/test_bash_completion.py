@@ -54,12 +54,12 @@ def help_options(*command: str) -> set[str]:
 
 
 def test_commands() -> None:
-    assert complete("nfdhcpd ") == ["check", "rules", "status"]
+    assert complete("nfdhcpd ") == ["check", "prune", "rules", "status"]
     assert complete("nfdhcpd st") == ["status"]
     assert complete("nfdhcpd -d -c x.conf r") == ["rules"]
 
 
-@pytest.mark.parametrize("command", ["", "rules", "check", "status"])
+@pytest.mark.parametrize("command", ["", "rules", "check", "status", "prune"])
 def test_options_are_exactly_the_programs(command: str) -> None:
     words = [command] if command else []
     offered = set(complete(" ".join(["nfdhcpd", *words, "-"])))

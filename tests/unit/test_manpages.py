@@ -87,9 +87,9 @@ def test_daemon_page_has_every_option_of_the_program(built: Path) -> None:
     text = man(built / "nfdhcpd.8").stdout
     helps = [subprocess.run([sys.executable, "-m", "nfdhcpd", *cmd, "--help"], check=True,
                             capture_output=True, text=True, timeout=60).stdout
-             for cmd in ([], ["rules"], ["check"], ["status"])]  # fmt: skip
+             for cmd in ([], ["rules"], ["check"], ["status"], ["prune"])]  # fmt: skip
     options = {o for h in helps for o in re.findall(r"(?<![\w-])--[a-z][a-z-]+", h)} - {"--help"}
-    assert {"--foreground", "--trace", "--mode", "--json"} <= options
+    assert {"--foreground", "--trace", "--mode", "--json", "--stale-after", "--any"} <= options
     for option in options:
         assert option in text, option
 
