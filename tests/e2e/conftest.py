@@ -9,6 +9,7 @@ from collections.abc import Generator, Iterator
 
 import pytest
 
+from .. import oracle
 from . import netns
 from .netns import BindingSpec, Daemon, Hypervisor, Mode, Process
 
@@ -129,7 +130,8 @@ def site_module(request: pytest.FixtureRequest, e2e_ready: None) -> Iterator[Sit
 @pytest.fixture
 def site(site_module: Site) -> Iterator[Site]:
     """The module's site, with this test's VMs, bindings and servers removed afterwards,
-    and the daemon checked to have survived the test."""
+    the daemon checked to have survived the test, and every reply sent during the test
+    judged by tshark (tests/oracle.py)."""
     log_offset = site_module.log_offset = len(site_module.daemon.log())
     try:
         yield site_module
@@ -138,6 +140,8 @@ def site(site_module: Site) -> Iterator[Site]:
         )
     finally:
         site_module.cleanup_test()
+    findings = site_module.hv.check_capture()
+    assert not findings, oracle.report(findings, "the replies of this test")
 
 
 @pytest.hookimpl(wrapper=True)

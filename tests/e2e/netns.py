@@ -34,6 +34,8 @@ from ipaddress import IPv4Address, IPv4Interface, IPv6Address, IPv6Interface, IP
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
+from .. import oracle
+
 T = TypeVar("T")
 Mode = Literal["routed", "bridged"]
 
@@ -54,6 +56,41 @@ TOOLS6 = ("ip6tables", "rdisc6", "ndisc6")
 QUEUES6 = (43, 44, 45)
 #: Where a dnsmasq stand-in for "another DHCP server on the host" lives.
 PASSTHROUGH_NET = IPv4Interface("10.99.0.1/24")
+#: Writes every frame a server sends towards a VM in this namespace (a DHCP or DHCPv6
+#: reply, an RA or an NA, outgoing on any interface) to the pcap file argv[1]. A plain
+#: AF_PACKET socket, not dumpcap: libpcap's ring buffer hands frames over in blocks,
+#: and the last block would be lost when the capture stops right after a test.
+_CAPTURER = """
+import signal, socket, struct, sys
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(3))
+out = open(sys.argv[1], "wb")
+out.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 262144, 1))
+def reply(f):
+    if f[12:14] == b"\\x08\\x00" and len(f) >= 42 and f[23] == 17:
+        ihl = (f[14] & 15) * 4
+        return f[14 + ihl:16 + ihl] == b"\\x00\\x43"
+    if f[12:14] == b"\\x86\\xdd" and len(f) >= 58:
+        if f[20] == 17:
+            return f[54:56] == b"\\x02\\x23"
+        return f[20] == 58 and f[54] in (134, 136)
+    return False
+def keep(frame, addr):
+    if addr[2] == socket.PACKET_OUTGOING and reply(frame):
+        out.write(struct.pack("<IIII", 0, 0, len(frame), len(frame)) + frame)
+def stop(*_):
+    s.setblocking(False)  # what is queued was sent before the signal: keep it
+    try:
+        while True:
+            keep(*s.recvfrom(65535))
+    except BlockingIOError:
+        pass
+    out.close()
+    sys.exit(0)
+signal.signal(signal.SIGTERM, stop)
+print("ready", flush=True)
+while True:
+    keep(*s.recvfrom(65535))
+"""
 
 
 class TestbedError(RuntimeError):
@@ -193,6 +230,49 @@ while True:
         print(frame[6:12].hex(":"), frame[0:6].hex(":"),
               socket.inet_ntoa(frame[26:30]), socket.inet_ntoa(frame[30:34]), flush=True)
 """
+
+
+#: Sends the frames of a JSON request on argv[1], then prints every inbound server
+#: reply, RA or NA ("seconds-after-the-first-send hex") until `wait` s have passed or
+#: `count` of them arrived. Stdlib only: it starts in a few tens of milliseconds.
+_EXCHANGER = """
+import json, select, socket, struct, sys, time
+req = json.loads(sys.stdin.read())
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(3))
+s.bind((sys.argv[1], 0))
+def wanted(f):
+    if f[12:14] == b"\\x08\\x00" and len(f) >= 42 and f[23] == 17:
+        ihl = (f[14] & 15) * 4
+        return f[14 + ihl:16 + ihl] == b"\\x00\\x43"
+    if f[12:14] == b"\\x86\\xdd" and len(f) >= 58:
+        if f[20] == 17:
+            return f[54:56] == b"\\x02\\x23"
+        return f[20] == 58 and f[54] in (134, 136)
+    return False
+start = time.monotonic()
+for gap, hexa in req["frames"]:
+    if gap:
+        time.sleep(gap)
+    s.send(bytes.fromhex(hexa))
+deadline = start + req["wait"]
+got = 0
+while got < (req["count"] or 1 << 30):
+    left = deadline - time.monotonic()
+    if left <= 0 or not select.select([s], [], [], left)[0]:
+        break
+    frame, addr = s.recvfrom(65535)
+    if addr[2] != socket.PACKET_OUTGOING and wanted(frame):
+        print(f"{time.monotonic() - start:.6f} {frame.hex()}", flush=True)
+        got += 1
+"""
+
+
+@dataclasses.dataclass(frozen=True)
+class Received:
+    """A frame a VM received during `VM.exchange`, `at` seconds after the first send."""
+
+    at: float
+    data: bytes
 
 
 @dataclasses.dataclass(frozen=True)
@@ -739,6 +819,10 @@ class Hypervisor:
             run(["ip", "netns", "add", self.name])
             self._cleanup.callback(run, ["ip", "netns", "delete", self.name], check=False)
             self.ip("link", "set", "lo", "up")
+            self._captures = 0
+            self._capture: Process | None = None
+            if oracle.tshark() is not None:
+                self._start_capture()
         except BaseException:
             self.close()
             raise
@@ -746,8 +830,51 @@ class Hypervisor:
     def __enter__(self) -> Hypervisor:
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, exc_type: object, *exc: object) -> None:
+        findings = self.check_capture(restart=False) if exc_type is None else []
         self.close()
+        if findings:
+            raise AssertionError(oracle.report(findings, f"replies sent in {self.name}"))
+
+    # -- the tshark oracle (tests/oracle.py) over every reply sent towards the VMs
+
+    def _capture_path(self) -> Path:
+        return self.workdir / f"capture-{self._captures:03d}.pcap"
+
+    def _start_capture(self) -> None:
+        """Capture the replies sent on every interface of this namespace (also those
+        made later: an unbound packet socket sees them all)."""
+        self._captures += 1
+        argv = [sys.executable, "-c", _CAPTURER, str(self._capture_path())]
+        proc = self.spawn(f"capture{self._captures}", argv)
+        wait_for(
+            lambda: "ready" in proc.log() or not proc.alive(), timeout=10, what="capture start"
+        )
+        if not proc.alive():
+            raise TestbedError(f"capture failed: {proc.log()}")
+        self._capture = proc
+
+    def check_capture(self, *, restart: bool = True) -> list[str]:
+        """Stop the capture, have tshark judge the replies in it, start a new one;
+        a line per Malformed mark or warning/error Expert Info item."""
+        proc = self._capture
+        if proc is None:
+            return []
+        self._capture = None
+        proc.stop()
+        path = self._capture_path()
+        findings = []
+        if path.exists():
+            findings = [str(f) for f in oracle.check_pcap(path)]
+            if findings:
+                # Keep the evidence: the work directory goes at close().
+                kept = Path(tempfile.gettempdir()) / "nfdt-captures" / f"{self.name}-{path.name}"
+                kept.parent.mkdir(exist_ok=True)
+                shutil.copy(path, kept)
+                findings.append(f"capture kept as {kept}")
+        if restart:
+            self._start_capture()
+        return findings
 
     def close(self) -> None:
         """Undo everything, newest first; safe to call twice."""
@@ -1185,6 +1312,36 @@ exit $rc
             if len(words) == 4:
                 src_ip, dst_ip = IPv4Address(words[2]), IPv4Address(words[3])
                 frames.append(Frame(words[0], words[1], src_ip, dst_ip))
+
+    def exchange(
+        self,
+        frames: Sequence[bytes | tuple[float, bytes]],
+        *,
+        wait: float = 1.0,
+        count: int | None = None,
+    ) -> list[Received]:
+        """Send raw Ethernet frames from eth0 (a `(gap, frame)` pair sleeps `gap` s
+        first) and return the server replies, RAs and NAs eth0 receives within `wait`
+        seconds of the first send, or the first `count` of them.
+
+        The conformance tests craft requests with scapy and judge the replies: nothing
+        but the network stands between them and the daemon."""
+        items = [f if isinstance(f, tuple) else (0.0, f) for f in frames]
+        request = {
+            "frames": [(gap, frame.hex()) for gap, frame in items],
+            "wait": wait,
+            "count": count,
+        }
+        argv = [sys.executable, "-c", _EXCHANGER, self.ifname]
+        budget = wait + sum(gap for gap, _ in items) + 10
+        proc = run(
+            ["ip", "netns", "exec", self.ns, *argv], stdin=json.dumps(request), timeout=budget
+        )
+        received = []
+        for line in proc.stdout.splitlines():
+            at, _, data = line.partition(" ")
+            received.append(Received(float(at), bytes.fromhex(data)))
+        return received
 
     def perfdhcp(self, *, rate: int = 1000, seconds: int = 5) -> PerfdhcpReport:
         """Kea's perfdhcp as a one-client relay (giaddr = eth0's address, port 67).

@@ -1,20 +1,26 @@
 """Shared helpers of the unit tests: scapy builds the requests and decodes the replies.
 
-scapy is the independent oracle here: requests are built with scapy layers and every
+scapy is an independent oracle here: requests are built with scapy layers and every
 reply the fast codec produces is decoded by scapy, its checksums recomputed by scapy,
 and its options walked by a small hand-written RFC 2132 TLV reader as a second opinion.
+Every frame `decode_frame`/`decode_frame6` sees is also gathered for tshark
+(tests/oracle.py): at the end of each test module one tshark run decodes them all, and
+any Malformed mark or Expert Info of severity warning or error fails the module.
 The helpers are imported by the test modules (`from .conftest import ...`).
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Mapping, Sequence
+import os
+import warnings
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv6Address
 from pathlib import Path
 from typing import Any
 
+import pytest
 from scapy.layers.dhcp import BOOTP, DHCP
 from scapy.layers.dhcp6 import DUID_LL
 from scapy.layers.inet import IP, UDP
@@ -32,7 +38,34 @@ from nfdhcpd.core.binding import Binding, BindingTable, parse_binding
 from nfdhcpd.core.config import Config
 from nfdhcpd.core.responder import Decision, Inbound, Verdict, handle
 
+from .. import oracle
+
 FIXTURES = Path(__file__).parent / "fixtures"
+
+#: Every reply frame the helpers below decode, for tshark at the end of the module.
+TSHARK = oracle.Collector()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def tshark_oracle() -> Iterator[None]:
+    """One tshark run per module over the replies its tests decoded (tests/oracle.py).
+
+    Without tshark the check is skipped with a warning on a developer machine and
+    fails in CI, where scripts/setup installs it."""
+    TSHARK.frames.clear()
+    TSHARK.origins.clear()
+    yield
+    if not TSHARK.frames:
+        return
+    if oracle.tshark() is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("tshark missing in CI (scripts/setup installs it)", pytrace=False)
+        warnings.warn("tshark not installed: replies not checked by it", stacklevel=1)
+        return
+    found = TSHARK.check()
+    if found:
+        pytest.fail(oracle.report(found, "replies decoded by this module"), pytrace=False)
+
 
 #: The sample binding file of GRNET nfdhcpd's README, verbatim.
 GRNET_BINDING = """\
@@ -348,6 +381,7 @@ class Reply:
 
 
 def decode_frame(data: bytes) -> Reply:
+    TSHARK.add(data)
     pkt = Ether(data)
     assert pkt.type == 0x0800
     for layer in (IP, UDP, BOOTP, DHCP):
@@ -539,6 +573,7 @@ def assert_checksum6(packet: bytes) -> None:
 
 def decode_frame6(data: bytes) -> Any:
     """An IPv6 frame we built, decoded by scapy after the checks every frame must pass."""
+    TSHARK.add(data)
     pkt = Ether(data)
     assert pkt.type == 0x86DD
     ip = pkt[IPv6]

@@ -192,7 +192,8 @@ def test_build_udp6_never_sends_a_zero_checksum() -> None:
 
 
 def test_build_ether_ipv6() -> None:
-    packet = build_udp6(SRC, DST, 547, 546, b"abc")
+    # A DHCPv6 Reply header (type 7, transaction id): tshark decodes every frame here.
+    packet = build_udp6(SRC, DST, 547, 546, b"\x07abc")
     frame = build_ether(VM_MAC, TAP_MAC, EtherType.IPV6, packet)
     pkt = decode_frame6(frame)
     assert (pkt.dst, pkt.src, pkt.type) == ("aa:6b:39:22:33:44", "02:00:00:00:00:fe", 0x86DD)

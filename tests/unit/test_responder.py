@@ -34,6 +34,7 @@ from .conftest import (
     TAP,
     TAP_MAC,
     TAP_MAC_TEXT,
+    TSHARK,
     VM_IP,
     VM_MAC,
     VM_MAC_TEXT,
@@ -741,7 +742,10 @@ def test_option_61_absent_when_not_sent() -> None:
 
 def test_long_client_id_echoed_whole() -> None:
     client_id = bytes(range(256)) + b"tail"
-    reply = offer(options=[("client_id", client_id[:200]), ("client_id", client_id[200:])])
+    # Wireshark 4.0 dissects each RFC 3396 instance of option 61 on its own: the second
+    # (5 bytes, type 255 per RFC 4361) looks like a truncated IAID+DUID to it.
+    with TSHARK.exempt("tshark does not join the instances of a split option 61"):
+        reply = offer(options=[("client_id", client_id[:200]), ("client_id", client_id[200:])])
     assert reply.option(61) == client_id
 
 

@@ -1,0 +1,53 @@
+"""The tshark oracle (tests/oracle.py) must catch what it is there to catch: a check
+that never fails would let every reply through."""
+
+from __future__ import annotations
+
+import pytest
+from scapy.layers.dhcp import BOOTP, DHCP
+from scapy.layers.inet import IP, UDP
+from scapy.layers.l2 import Ether
+
+from .. import oracle
+
+pytestmark = pytest.mark.skipif(oracle.tshark() is None, reason="tshark not installed")
+
+
+def offer() -> bytes:
+    return bytes(
+        Ether(dst="aa:6b:39:22:33:44", src="02:00:00:00:00:fe")
+        / IP(src="192.0.2.1", dst="192.0.2.100")
+        / UDP(sport=67, dport=68)
+        / BOOTP(op=2, yiaddr="192.0.2.100", chaddr=bytes.fromhex("aa6b39223344"))
+        / DHCP(options=[("message-type", "offer"), ("server_id", "192.0.2.1"), "end"])
+    )
+
+
+def test_clean_frame_has_no_findings() -> None:
+    assert oracle.check_frames([offer()]) == []
+
+
+def test_truncated_frame_is_malformed() -> None:
+    findings = oracle.check_frames([offer(), offer()[:-40]])
+    assert findings, "a frame 40 bytes shorter than its IP length went unnoticed"
+    assert {f.frame for f in findings} == {2}
+    assert any(f.malformed or f.severity == "error" for f in findings)
+
+
+def test_bad_udp_checksum_is_an_error() -> None:
+    frame = bytearray(offer())
+    frame[40] ^= 0xFF  # the UDP checksum's first byte
+    findings = oracle.check_frames([bytes(frame)])
+    assert any("checksum" in f.message.lower() for f in findings), findings
+
+
+def test_collector_names_the_origin_and_honours_exemptions() -> None:
+    collector = oracle.Collector()
+    collector.add(offer(), origin="test_a")
+    collector.add(offer()[:-40], origin="test_b")
+    with collector.exempt("a known dissector limit"):
+        collector.add(offer()[:-40], origin="test_c")
+    lines = collector.check()
+    assert lines and all(line.startswith("test_b: frame 2") for line in lines), lines
+    assert collector.exempted == [("test_c", "a known dissector limit")]
+    assert collector.check() == [], "frames are checked once"
