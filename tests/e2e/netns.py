@@ -796,6 +796,18 @@ class Daemon:
     def remove_binding(self, tap: str) -> None:
         self.binding_path(tap).unlink(missing_ok=True)
 
+    def counters(self, timeout: float = 5.0) -> dict[str, int]:
+        """SIGUSR1 the daemon and parse the `counters: a=1, b=2` line it logs."""
+        offset = len(self.log())
+        self.process.signal(signal.SIGUSR1)
+        match = wait_for(
+            lambda: re.search(r"counters: (.*)\n", self.log()[offset:]),
+            timeout=timeout,
+            what="the counter dump",
+        )
+        pairs = (item.partition("=") for item in match.group(1).split(", ") if item)
+        return {key: int(value) for key, _, value in pairs}
+
 
 # ---------------------------------------------------------------------------- hypervisor
 

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import pytest
 
+from .. import oracle
 from . import netns
 from .conftest import Site, _unavailable
 from .netns import BindingSpec, ClientRun, Mode, PrefixInfo, Route6, RouterAdvert
@@ -199,13 +200,16 @@ def start_site6(hv: netns.Hypervisor, mode: Mode, *, ra_period: int) -> Site:
 
 
 def serve_site(site: Site) -> Iterator[Site]:
-    """Per test: mark where its log starts, check the daemon survived it, remove its VMs."""
+    """Per test: mark where its log starts, check the daemon survived it, remove its VMs,
+    have tshark judge the replies sent during the test (tests/oracle.py)."""
     site.log_offset = len(site.daemon.log())
     try:
         yield site
         assert site.daemon.alive(), "nfdhcpd died:\n" + site.daemon.log()[site.log_offset :]
     finally:
         site.cleanup_test()
+    findings = site.hv.check_capture()
+    assert not findings, oracle.report(findings, "the replies of this test")
 
 
 def stop_site(site: Site) -> None:

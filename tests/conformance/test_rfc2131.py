@@ -1,0 +1,182 @@
+"""RFC 2131, Dynamic Host Configuration Protocol: the server's side of section 4.
+
+Also RFC 1542 2.1 (the BOOTP minimum message size that section 1.5 keeps) and
+RFC 768 / RFC 1122 4.1.3.4 (UDP checksums) for the DHCP server port.
+"""
+
+from __future__ import annotations
+
+import re
+from ipaddress import IPv4Address
+
+import pytest
+from scapy.layers.dhcp import BOOTP
+from scapy.layers.inet import IP, UDP
+from scapy.layers.l2 import Ether
+
+from .conftest import (
+    BCAST,
+    BCAST_MAC,
+    SERVER_ID,
+    Site,
+    corrupt_udp_checksum,
+    guest,
+    message_type,
+    options4,
+)
+
+pytestmark = pytest.mark.e2e
+
+ACK, NAK = 5, 6
+OTHER_IP = "10.250.0.9"  # an address in no binding's subnet
+
+
+def test_4_3_1_discover_gets_offer_of_the_binding_address(site: Site) -> None:
+    """4.3.1: an OFFER with yiaddr, the server identifier and the lease time (table 3)."""
+    g = guest(site, v6=False)
+    (offer,) = g.ask4(g.dhcp4("discover"))
+    assert message_type(offer) == 2
+    assert offer[BOOTP].yiaddr == g.ip
+    opts = options4(offer)
+    assert opts["server_id"] == str(SERVER_ID)
+    assert "lease_time" in opts
+
+
+@pytest.mark.xfail(strict=True, reason="issue 11 defect 7: REQUEST without option 50 dropped")
+def test_4_3_2_renewing_request_with_server_id_and_no_requested_ip_is_acked(site: Site) -> None:
+    """4.3.2 RENEWING: ciaddr holds the address. Some clients also name the server (as
+    in SELECTING) but leave option 50 out; dnsmasq ACKs that as a renewal."""
+    g = guest(site, v6=False)
+    request = g.dhcp4(
+        "request",
+        options=[("server_id", str(SERVER_ID))],
+        ciaddr=g.ip,
+        src=g.ip,
+        dst=str(SERVER_ID),
+        dst_mac=g.router_mac,
+    )
+    (reply,) = g.ask4(request)
+    assert message_type(reply) == ACK
+    assert reply[BOOTP].yiaddr == g.ip
+    assert reply[IP].dst == g.ip, "a renewal's ACK goes to ciaddr (4.1)"
+
+
+@pytest.mark.xfail(strict=True, reason="issue 11 defect 7: judged by ciaddr as REBINDING")
+def test_4_3_2_init_reboot_judges_requested_ip_even_with_ciaddr_set(site: Site) -> None:
+    """4.3.2 INIT-REBOOT: option 50 is the client's notion of its address and no server
+    identifier is sent. A client that also fills ciaddr (against 'MUST be zero') with a
+    stale address must be judged by option 50: ACK when it is right..."""
+    g = guest(site, v6=False)
+    request = g.dhcp4("request", options=[("requested_addr", g.ip)], ciaddr=OTHER_IP)
+    (reply,) = g.ask4(request)
+    assert message_type(reply) == ACK
+    assert reply[BOOTP].yiaddr == g.ip
+
+
+@pytest.mark.xfail(strict=True, reason="issue 11 defect 7: judged by ciaddr as REBINDING")
+def test_4_3_2_init_reboot_wrong_requested_ip_is_naked_even_with_ciaddr_right(site: Site) -> None:
+    """4.3.2 INIT-REBOOT: '...the server SHOULD send a DHCPNAK message to the client if
+    the requested IP address is incorrect'; ciaddr does not override option 50."""
+    g = guest(site, v6=False)
+    request = g.dhcp4("request", options=[("requested_addr", OTHER_IP)], ciaddr=g.ip)
+    (reply,) = g.ask4(request)
+    assert message_type(reply) == NAK
+
+
+def test_4_3_2_selecting_request_for_the_offer_is_acked(site: Site) -> None:
+    """4.3.2 SELECTING: server identifier and option 50 set, ciaddr zero."""
+    g = guest(site, v6=False)
+    request = g.dhcp4("request", options=[("server_id", str(SERVER_ID)), ("requested_addr", g.ip)])
+    (reply,) = g.ask4(request)
+    assert message_type(reply) == ACK
+    assert reply[BOOTP].yiaddr == g.ip
+
+
+def test_4_3_2_selecting_request_for_another_server_is_ignored(site: Site) -> None:
+    """4.3.2: a REQUEST naming another server tells us the client declined our offer."""
+    g = guest(site, v6=False)
+    request = g.dhcp4("request", options=[("server_id", "192.0.2.99"), ("requested_addr", g.ip)])
+    assert g.ask4(request) == []
+
+
+@pytest.mark.xfail(strict=True, reason="issue 11 defect 9: the NAK is broadcast only")
+def test_4_1_nak_to_a_renewing_client_reaches_its_ciaddr(site: Site) -> None:
+    """4.1 broadcasts NAKs when giaddr is zero, but a RENEWING client (4.4.5) talks
+    unicast from ciaddr and may listen there only (systemd-networkd binds its renewal
+    socket to the address): the NAK must also go to ciaddr, as Kea sends it."""
+    g = guest(site, v6=False)
+    request = g.dhcp4(
+        "request", ciaddr=OTHER_IP, src=OTHER_IP, dst=str(SERVER_ID), dst_mac=g.router_mac
+    )
+    replies = g.ask4(request, count=None)
+    naks = [r for r in replies if message_type(r) == NAK]
+    assert naks, replies
+    unicast = [r for r in naks if r[IP].dst == OTHER_IP and r[Ether].dst == g.mac]
+    assert unicast, [(r[IP].dst, r[Ether].dst) for r in naks]
+    assert unicast[0][UDP].dport == 68
+
+
+def test_4_1_nak_is_broadcast_when_giaddr_is_zero(site: Site) -> None:
+    """4.1: 'In all cases, when giaddr is zero, the server broadcasts any DHCPNAK
+    messages to 0xffffffff' (an INIT-REBOOT client has no address yet)."""
+    g = guest(site, v6=False)
+    (reply,) = g.ask4(g.dhcp4("request", options=[("requested_addr", OTHER_IP)]))
+    assert message_type(reply) == NAK
+    assert (reply[IP].dst, reply[Ether].dst) == (BCAST, BCAST_MAC)
+
+
+@pytest.mark.xfail(strict=True, reason="issue 11 defect 8: NAK without option 56")
+def test_table_3_nak_carries_a_message(site: Site) -> None:
+    """Table 3: a DHCPNAK SHOULD carry option 56 (RFC 2132 9.9) saying why."""
+    g = guest(site, v6=False)
+    (reply,) = g.ask4(g.dhcp4("request", options=[("requested_addr", OTHER_IP)]))
+    assert message_type(reply) == NAK
+    message = options4(reply).get("error_message")
+    assert message, options4(reply)
+
+
+@pytest.mark.xfail(strict=True, reason="issue 11 defect 8: replies shorter than 300 bytes")
+@pytest.mark.parametrize("kind", ["nak", "inform"])
+def test_rfc1542_2_1_replies_are_at_least_300_bytes_of_bootp(site: Site, kind: str) -> None:
+    """RFC 1542 2.1 (kept by RFC 2131 1.5 for BOOTP relays): a BOOTP message is at least
+    300 octets; relays and PXE ROMs drop shorter ones. dnsmasq and Kea pad."""
+    g = guest(site, v6=False, dns=(), domain="a.b", hostname="h")
+    if kind == "nak":
+        request = g.dhcp4("request", options=[("requested_addr", OTHER_IP)])
+    else:
+        request = g.dhcp4("inform", ciaddr=g.ip, src=g.ip, options=[("param_req_list", [1])])
+    (reply,) = g.ask4(request)
+    assert len(bytes(reply[BOOTP])) >= 300
+
+
+@pytest.mark.xfail(strict=True, reason="issue 11 defect 10: DECLINE logs the binding's IP")
+def test_4_3_3_decline_is_logged_with_the_declined_address(site: Site) -> None:
+    """4.3.3: the client puts the address it found in use in option 50; the log must
+    name that address so the admin can find the conflict."""
+    g = guest(site, v6=False)
+    declined = str(IPv4Address(g.ip) + 1)
+    decline = g.dhcp4(
+        "decline", options=[("server_id", str(SERVER_ID)), ("requested_addr", declined)]
+    )
+    assert g.ask4(decline, wait=0.5) == []
+    g.wait_log("DECLINE.*" + re.escape(declined))
+
+
+@pytest.mark.xfail(strict=True, reason="issue 11 defect 4: inbound checksums not verified")
+def test_rfc1122_4_1_3_4_bad_udp_checksum_is_discarded_and_counted(site: Site) -> None:
+    """RFC 1122 4.1.3.4: 'If a UDP datagram is received with a checksum that is non-zero
+    and invalid, UDP MUST silently discard the datagram.' NFQUEUE hands us the packet
+    before the kernel's UDP layer checks it, so the daemon must."""
+    g = guest(site, v6=False)
+    before = site.daemon.counters().get("bad-checksum", 0)
+    assert g.ask4(corrupt_udp_checksum(g.dhcp4("discover"))) == []
+    assert site.daemon.counters().get("bad-checksum", 0) == before + 1
+
+
+def test_rfc768_zero_udp_checksum_means_none_and_is_answered(site: Site) -> None:
+    """RFC 768: an all-zero checksum over IPv4 means the sender computed none."""
+    g = guest(site, v6=False)
+    frame = bytearray(g.dhcp4("discover"))
+    frame[14 + 20 + 6 : 14 + 20 + 8] = b"\0\0"
+    (offer,) = g.ask4(bytes(frame))
+    assert message_type(offer) == 2

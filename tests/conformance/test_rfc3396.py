@@ -1,0 +1,39 @@
+"""RFC 3396, Encoding Long Options in DHCPv4."""
+
+from __future__ import annotations
+
+import pytest
+
+from ..e2e.conftest import Site
+from .conftest import guest, raw_options4
+
+pytestmark = pytest.mark.e2e
+
+
+def decode_names(value: bytes) -> list[str]:
+    """RFC 1035 3.1 uncompressed names, as RFC 3397 carries them."""
+    names, labels, pos = [], [], 0
+    while pos < len(value):
+        length = value[pos]
+        if length == 0:
+            names.append(".".join(labels))
+            labels = []
+        else:
+            labels.append(value[pos + 1 : pos + 1 + length].decode())
+        pos += 1 + length
+    return names
+
+
+def test_5_long_option_is_split_into_consecutive_instances(site: Site) -> None:
+    """5: an option longer than 255 octets is sent as several instances; 7: the client
+    concatenates them in order. A 30-name search list (option 119) is over 700 octets."""
+    names = [f"zone{i:02d}.tenant.example.org" for i in range(30)]
+    g = guest(site, v6=False, extra={"SEARCH": " ".join(names)})
+    (offer,) = g.ask4(g.dhcp4("discover", options=[("max_dhcp_size", 1500)]))
+    codes = [code for code, _ in raw_options4(offer)]
+    instances = [value for code, value in raw_options4(offer) if code == 119]
+    assert len(instances) >= 3, codes
+    first = codes.index(119)
+    assert codes[first : first + len(instances)] == [119] * len(instances), "not consecutive"
+    assert all(len(v) == 255 for v in instances[:-1])
+    assert decode_names(b"".join(instances)) == names
