@@ -24,6 +24,7 @@ import subprocess
 import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 #: pcap link types (https://www.tcpdump.org/linktypes.html).
 LINKTYPE_ETHERNET = 1
@@ -90,8 +91,15 @@ def check_pcap(path: Path, *, display_filter: str | None = None) -> list[Finding
     )
     if proc.returncode != 0:
         raise RuntimeError(f"tshark failed on {path} ({proc.returncode}): {proc.stderr.strip()}")
+    findings = _findings(json.loads(proc.stdout or "[]"))
+    if findings:
+        findings = _without_echoes(exe, path, findings)
+    return findings
+
+
+def _findings(packets: list[dict[str, Any]]) -> list[Finding]:
     findings: list[Finding] = []
-    for packet in json.loads(proc.stdout or "[]"):
+    for packet in packets:
         layers = packet["_source"]["layers"]
         number = int(layers["frame.number"][0])
         severities = [int(s) for s in layers.get("_ws.expert.severity", [])]
@@ -104,6 +112,52 @@ def check_pcap(path: Path, *, display_filter: str | None = None) -> list[Finding
         if malformed and not any(f.frame == number and f.malformed for f in findings):
             findings.append(Finding(number, "error", "Malformed Packet", True))
     return findings
+
+
+#: Fields whose content the server must return unaltered, so what tshark thinks of it
+#: is the client's doing: the DHCPv4 client identifier (RFC 6842 section 3), which a
+#: fuzzing client fills with anything.
+ECHOED_FIELDS = ("dhcp.client_id",)
+
+
+def _without_echoes(exe: str, path: Path, findings: list[Finding]) -> list[Finding]:
+    """Drop the findings that sit inside an echoed field (full dissection tree of the
+    frames concerned: a second tshark run, only when the first one found something)."""
+    frames = sorted({f.frame for f in findings})
+    args = [exe, "-n", "-r", str(path), "-T", "json"]
+    for preference in _PREFERENCES:
+        args += ["-o", preference]
+    args += ["-Y", "frame.number in {" + ", ".join(map(str, frames)) + "}"]
+    proc = subprocess.run(
+        args, capture_output=True, text=True, timeout=300, check=False, cwd=tempfile.gettempdir()
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"tshark failed on {path} ({proc.returncode}): {proc.stderr.strip()}")
+    # tshark's JSON repeats keys (one "dhcp.option.type_tree" per option): keep pairs.
+    packets = json.loads(proc.stdout, object_pairs_hook=lambda pairs: pairs)
+    echoed: set[tuple[int, str]] = set()
+    for packet in packets:
+        layers = dict(dict(packet)["_source"])["layers"]
+        number = int(dict(dict(layers)["frame"])["frame.number"])
+        for message, where in _experts(layers, ()):
+            if any(key.startswith(ECHOED_FIELDS) for key in where):
+                echoed.add((number, message))
+    return [f for f in findings if (f.frame, f.message) not in echoed]
+
+
+def _experts(node: Any, where: tuple[str, ...]) -> Iterator[tuple[str, tuple[str, ...]]]:
+    """(message, path of field names) of every Expert Info item in a dissection tree."""
+    if not isinstance(node, list):
+        return
+    for item in node:
+        if not (isinstance(item, tuple) and len(item) == 2):
+            yield from _experts(item, where)
+            continue
+        key, value = item
+        if key == "_ws.expert" and isinstance(value, list):
+            yield str(dict(value).get("_ws.expert.message", "")), where
+        else:
+            yield from _experts(value, (*where, key))
 
 
 def check_frames(frames: Sequence[bytes], linktype: int = LINKTYPE_ETHERNET) -> list[Finding]:

@@ -292,10 +292,7 @@ def raw_options4(pkt: Any) -> list[tuple[int, bytes]]:
 def corrupt_udp_checksum(frame: bytes) -> bytes:
     """The frame with its UDP checksum's bits flipped (IPv4 or IPv6)."""
     data = bytearray(frame)
-    if data[12:14] == b"\x08\x00":
-        offset = 14 + (data[14] & 15) * 4 + 6
-    else:
-        offset = 14 + 40 + 6
+    offset = 14 + (data[14] & 15) * 4 + 6 if data[12:14] == b"\x08\x00" else 14 + 40 + 6
     data[offset] ^= 0xFF
     return bytes(data)
 

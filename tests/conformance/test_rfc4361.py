@@ -11,7 +11,7 @@ from .conftest import guest, message_type, raw_options4
 pytestmark = pytest.mark.e2e
 
 #: RFC 4361 6.1: type 255, a 4-octet IAID, then a DUID (here DUID-LLT, RFC 8415 11.2).
-CLIENT_ID = bytes.fromhex("ff" "00000001" "0001" "0001" "2c5f3a10" "525400aabbcc")
+CLIENT_ID = bytes.fromhex("ff00000001000100012c5f3a10525400aabbcc")
 
 
 @pytest.mark.parametrize("kind", ["offer", "ack", "nak"])

@@ -60,9 +60,13 @@ PASSTHROUGH_NET = IPv4Interface("10.99.0.1/24")
 #: reply, an RA or an NA, outgoing on any interface) to the pcap file argv[1]. A plain
 #: AF_PACKET socket, not dumpcap: libpcap's ring buffer hands frames over in blocks,
 #: and the last block would be lost when the capture stops right after a test.
+#: Frames the kernel's own stack sends (dnsmasq's) leave with a partial checksum that
+#: veth never completes (TP_STATUS_CSUMNOTREADY in PACKET_AUXDATA): they are not
+#: nfdhcpd's, whose frames are complete when injected, and are left out.
 _CAPTURER = """
 import signal, socket, struct, sys
 s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(3))
+s.setsockopt(263, 8, 1)  # SOL_PACKET, PACKET_AUXDATA
 out = open(sys.argv[1], "wb")
 out.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 262144, 1))
 def reply(f):
@@ -74,14 +78,19 @@ def reply(f):
             return f[54:56] == b"\\x02\\x23"
         return f[20] == 58 and f[54] in (134, 136)
     return False
-def keep(frame, addr):
-    if addr[2] == socket.PACKET_OUTGOING and reply(frame):
+def keep(received):
+    frame, ancillary, _flags, addr = received
+    status = 0
+    for level, kind, data in ancillary:
+        if (level, kind) == (263, 8):
+            status = struct.unpack_from("I", data)[0]
+    if addr[2] == socket.PACKET_OUTGOING and not status & 8 and reply(frame):
         out.write(struct.pack("<IIII", 0, 0, len(frame), len(frame)) + frame)
 def stop(*_):
     s.setblocking(False)  # what is queued was sent before the signal: keep it
     try:
         while True:
-            keep(*s.recvfrom(65535))
+            keep(s.recvmsg(65535, 64))
     except BlockingIOError:
         pass
     out.close()
@@ -89,7 +98,7 @@ def stop(*_):
 signal.signal(signal.SIGTERM, stop)
 print("ready", flush=True)
 while True:
-    keep(*s.recvfrom(65535))
+    keep(s.recvmsg(65535, 64))
 """
 
 
