@@ -241,9 +241,10 @@ while True:
 """
 
 
-#: Sends the frames of a JSON request on argv[1], then prints every inbound server
-#: reply, RA or NA ("seconds-after-the-first-send hex") until `wait` s have passed or
-#: `count` of them arrived. Stdlib only: it starts in a few tens of milliseconds.
+#: Sends the frames of a JSON request on argv[1] on their schedule and meanwhile prints
+#: every inbound server reply, RA or NA ("seconds-after-the-first-send hex"), until
+#: `wait` s after the last send or once `count` of them arrived. Stdlib only: it
+#: starts in a few tens of milliseconds.
 _EXCHANGER = """
 import json, select, socket, struct, sys, time
 req = json.loads(sys.stdin.read())
@@ -258,17 +259,23 @@ def wanted(f):
             return f[54:56] == b"\\x02\\x23"
         return f[20] == 58 and f[54] in (134, 136)
     return False
-start = time.monotonic()
+schedule, at = [], 0.0
 for gap, hexa in req["frames"]:
-    if gap:
-        time.sleep(gap)
-    s.send(bytes.fromhex(hexa))
-deadline = start + req["wait"]
+    at += gap
+    schedule.append((at, bytes.fromhex(hexa)))
+start = time.monotonic()
+deadline = at + req["wait"]
+limit = req["count"] or 1 << 30
 got = 0
-while got < (req["count"] or 1 << 30):
-    left = deadline - time.monotonic()
-    if left <= 0 or not select.select([s], [], [], left)[0]:
+while got < limit:
+    now = time.monotonic() - start
+    while schedule and schedule[0][0] <= now:
+        s.send(schedule.pop(0)[1])
+    until = min(schedule[0][0], deadline) if schedule else deadline
+    if now >= deadline:
         break
+    if not select.select([s], [], [], max(0.0, until - now))[0]:
+        continue
     frame, addr = s.recvfrom(65535)
     if addr[2] != socket.PACKET_OUTGOING and wanted(frame):
         print(f"{time.monotonic() - start:.6f} {frame.hex()}", flush=True)
@@ -1341,9 +1348,9 @@ exit $rc
         wait: float = 1.0,
         count: int | None = None,
     ) -> list[Received]:
-        """Send raw Ethernet frames from eth0 (a `(gap, frame)` pair sleeps `gap` s
-        first) and return the server replies, RAs and NAs eth0 receives within `wait`
-        seconds of the first send, or the first `count` of them.
+        """Send raw Ethernet frames from eth0 (a `(gap, frame)` pair is sent `gap` s
+        after the one before) and return the server replies, RAs and NAs eth0 receives
+        until `wait` seconds after the last send, or the first `count` of them.
 
         The conformance tests craft requests with scapy and judge the replies: nothing
         but the network stands between them and the daemon."""
