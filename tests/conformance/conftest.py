@@ -47,11 +47,20 @@ RA_PERIOD = 300
 QUEUES = (42, *netns.QUEUES6)
 
 
-def start_site(hv: netns.Hypervisor, *, ra_period: int = RA_PERIOD, **general: str) -> Site:
+def start_site(
+    hv: netns.Hypervisor,
+    *,
+    ra_period: int = RA_PERIOD,
+    lease_lifetime: int = 604800,
+    lease_renewal: int = 3600,
+    **general: str,
+) -> Site:
     """nfdhcpd with DHCPv4 and IPv6 (mode auto) behind routed TAPs, no rate limit."""
     hv.add_ipv6_rules("routed")
     config = functools.partial(
         netns.render_config,
+        lease_lifetime=lease_lifetime,
+        lease_renewal=lease_renewal,
         general={"rate_limit": "0", **general},
         ipv6={
             "mode": "auto",

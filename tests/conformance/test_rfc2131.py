@@ -6,23 +6,29 @@ RFC 768 / RFC 1122 4.1.3.4 (UDP checksums) for the DHCP server port.
 
 from __future__ import annotations
 
+import json
 import re
-from ipaddress import IPv4Address
+from collections.abc import Iterator
+from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 
 import pytest
 from scapy.layers.dhcp import BOOTP
 from scapy.layers.inet import IP, UDP
 from scapy.layers.l2 import Ether
 
+from ..e2e import netns
 from .conftest import (
     BCAST,
     BCAST_MAC,
     SERVER_ID,
+    Guest,
     Site,
     corrupt_udp_checksum,
     guest,
     message_type,
     options4,
+    serve,
+    start_site,
 )
 
 pytestmark = pytest.mark.e2e
@@ -180,3 +186,86 @@ def test_rfc768_zero_udp_checksum_means_none_and_is_answered(site: Site) -> None
     frame[14 + 20 + 6 : 14 + 20 + 8] = b"\0\0"
     (offer,) = g.ask4(bytes(frame))
     assert message_type(offer) == 2
+
+
+NETWORKD_DHCP4 = """\
+[Match]
+Name=eth0
+[Network]
+DHCP=ipv4
+IPv6AcceptRA=no
+LinkLocalAddressing=no
+[DHCPv4]
+UseDNS=no
+UseHostname=no
+"""
+#: Short leases: T1 = 4 s, T2 = 7/8 of 120 s = 105 s.
+LEASE, RENEWAL = 120, 4
+
+
+@pytest.fixture(scope="module")
+def renewing_module(e2e_ready: None) -> Iterator[Site]:
+    with netns.hypervisor("routed", label="hv-cr") as hv:
+        site = start_site(hv, lease_lifetime=LEASE, lease_renewal=RENEWAL)
+        yield site
+        assert site.daemon.stop() == 0
+
+
+@pytest.fixture
+def renewing(renewing_module: Site) -> Iterator[Site]:
+    yield from serve(renewing_module)
+
+
+def networkd_address(g: Guest, networkd: netns.Process, timeout: float) -> IPv4Interface:
+    """The DHCPv4 address systemd-networkd put on eth0, once there is one."""
+
+    def address() -> IPv4Interface | None:
+        if not networkd.alive():
+            raise AssertionError(f"systemd-networkd exited:\n{networkd.log()[-3000:]}")
+        found = g.vm.addresses4()
+        return found[0] if found else None
+
+    got = netns.wait_for(address, timeout=timeout, what="a DHCPv4 address from networkd")
+    assert got is not None
+    return got
+
+
+def test_4_3_1_real_systemd_networkd_takes_the_lease(renewing: Site) -> None:
+    """systemd-networkd 252's DHCPv4 client (sd-dhcp-client, not written against this
+    daemon): the binding's address and mask, and the default route via GATEWAY."""
+    g = guest(renewing, v6=False)
+    networkd = g.vm.start_networkd(NETWORKD_DHCP4)
+    got = networkd_address(g, networkd, timeout=15)
+    assert got == IPv4Interface(f"{g.ip}/{IPv4Network(g.binding.subnet or '').prefixlen}")
+    routes = netns.wait_for(
+        lambda: [r for r in json.loads(g.vm.ip("-j", "route").stdout) if r["dst"] == "default"],
+        timeout=5,
+        what="a default route",
+    )
+    assert routes[0]["gateway"] == g.binding.gateway
+
+
+@pytest.mark.xfail(strict=True, reason="issue 11 defect 9: NAK to a RENEWING client broadcast")
+def test_4_4_5_real_systemd_networkd_learns_a_changed_address_at_renewal(
+    renewing: Site,
+) -> None:
+    """4.4.5 / 4.3.2: when the binding's IP changes, the client's renewal at T1 (4 s)
+    gets a NAK and it starts over (4.4.5: 'If the client receives a DHCPNAK message,
+    the client ... restarts the configuration process'). systemd-networkd renews from
+    a socket bound to its address: a NAK only broadcast never reaches it, and the VM
+    keeps the old address until T2 (105 s here, 6 days with the default lease)."""
+    g = guest(renewing, v6=False)
+    # The renewal is unicast via the gateway: the host answers ARP for it, as a routed
+    # hypervisor does (the gateway's address on the TAP).
+    renewing.hv.add_address(g.vm.tap, IPv4Interface(f"{g.binding.gateway}/32"))
+    networkd = g.vm.start_networkd(NETWORKD_DHCP4)
+    old = networkd_address(g, networkd, timeout=15)
+    new_ip = str(IPv4Address(g.ip) + 1)
+    g.rebind(ip=new_ip)
+
+    def moved() -> bool:
+        if not networkd.alive():
+            raise AssertionError(f"systemd-networkd exited:\n{networkd.log()[-3000:]}")
+        return any(str(a.ip) == new_ip for a in g.vm.addresses4())
+
+    netns.wait_for(moved, timeout=RENEWAL + 12, what=f"{new_ip} to replace {old}")

@@ -1271,7 +1271,7 @@ class VM:
         wrapper = f"""\
 set -u
 export NFDT_OUT={shlex.quote(str(rundir))}
-for d in /run /var/lib/dhcp /var/lib/dhcpcd; do
+for d in /run /var/lib/dhcp /var/lib/dhcpcd /var/lib/dhcpv6; do
     if [ -d "$d" ]; then mount -t tmpfs nfdt-client "$d" || exit 97; fi
 done
 hostname localhost
@@ -1467,6 +1467,84 @@ exit $rc
         ]  # fmt: skip
         return self._run_client(
             "dhclient6", args, script, "RENEW6", _NEW_VARS, timeout, {"dhclient.conf": conf}
+        )
+
+    def dhcp6c(self, *, timeout: int = 15) -> ClientRun:
+        """WIDE-DHCPv6's dhcp6c (Debian wide-dhcpv6-client) asking for an IA_NA address
+        and the DNS options; the run ends once it has put a global address on eth0
+        (SIGKILL then, so it cannot Release it), else after `timeout` seconds.
+
+        dhcp6c adds the address itself and calls its script with the DNS options
+        (`new_domain_name_servers`, `new_domain_name`): `env.bound` records them."""
+        script = '#!/bin/sh\nenv -0 > "${0%/*}/env.bound"\n'
+        conf = (
+            f"interface {self.ifname} {{\n  send ia-na 1;\n  request domain-name-servers;\n"
+            '  request domain-name;\n  script "@SCRIPT@";\n};\nid-assoc na 1 { };\n'
+        )
+        inner = f"""\
+sed -i "s|@SCRIPT@|{{script}}|" {{dir}}/dhcp6c.conf
+dhcp6c -f -d -c {{dir}}/dhcp6c.conf -p {{dir}}/dhcp6c.pid {self.ifname} &
+i=0
+while [ $i -lt {timeout * 10} ]; do
+    if ip -6 addr show dev {self.ifname} scope global | grep -v tentative | grep -q inet6; then
+        kill -KILL $!
+        exit 0
+    fi
+    sleep 0.1
+    i=$((i + 1))
+done
+kill -KILL $!
+exit 1
+"""
+        # _run_client fills in {dir} and {script} in the arguments, not in files.
+        args = ["sh", "-c", inner]
+        return self._run_client(
+            "dhcp6c",
+            args,
+            script,
+            "bound",
+            _NEW_VARS,
+            timeout + 5,
+            {"dhcp6c.conf": conf},
+        )
+
+    def start_networkd(self, network: str) -> Process:
+        """systemd-networkd managing eth0 with the `.network` file text `network`, in
+        the background until stopped; its debug log is the Process log.
+
+        It runs without systemd as PID 1 (TESTING.md): private mount, UTS and PID
+        namespaces, its own tmpfs /run holding the configuration and a read-only /sys
+        (networkd then leaves udev's work alone). With no D-Bus it sets no hostname and
+        no resolver: the machine's /etc stays untouched."""
+        self._runs += 1
+        rundir = self.hv.workdir / self.ns / f"{self._runs:02d}-networkd"
+        rundir.mkdir(parents=True)
+        (rundir / "10-eth0.network").write_text(network)
+        wrapper = f"""\
+set -eu
+mount -t tmpfs nfdt-networkd /run
+mkdir -p /run/systemd/network /run/systemd/netif
+cp {shlex.quote(str(rundir / "10-eth0.network"))} /run/systemd/network/
+chown systemd-network:systemd-network /run/systemd/netif
+mount -o remount,ro /sys
+hostname localhost
+export SYSTEMD_LOG_LEVEL=debug SYSTEMD_LOG_TARGET=console
+exec /lib/systemd/systemd-networkd
+"""
+        unshare = [
+            "unshare", "--mount", "--propagation", "private", "--uts",
+            "--pid", "--fork", "--kill-child", "--mount-proc",
+        ]  # fmt: skip
+        return self.hv.spawn(unique_name("networkd"), [*unshare, "sh", "-c", wrapper], ns=self.ns)
+
+    def addresses4(self) -> tuple[IPv4Interface, ...]:
+        links: list[dict[str, Any]] = json.loads(
+            self.ip("-j", "-4", "addr", "show", "dev", self.ifname).stdout
+        )
+        return tuple(
+            IPv4Interface(f"{info['local']}/{info['prefixlen']}")
+            for link in links
+            for info in link.get("addr_info", [])
         )
 
     def dhcpcd6(self, *, timeout: int = 15) -> ClientRun:
