@@ -115,9 +115,10 @@ def _findings(packets: list[dict[str, Any]]) -> list[Finding]:
 
 
 #: Fields whose content the server must return unaltered, so what tshark thinks of it
-#: is the client's doing: the DHCPv4 client identifier (RFC 6842 section 3), which a
-#: fuzzing client fills with anything.
-ECHOED_FIELDS = ("dhcp.client_id",)
+#: is the client's doing: the DHCPv4 client identifier (RFC 6842 section 3) and the
+#: DHCPv6 Client Identifier option (RFC 8415 18.3), which a fuzzing client fills with
+#: anything.
+ECHOED_FIELDS = ("dhcp.client_id", "dhcp.option.type=61", "Client Identifier")
 
 
 def _without_echoes(exe: str, path: Path, findings: list[Finding]) -> list[Finding]:
@@ -146,18 +147,28 @@ def _without_echoes(exe: str, path: Path, findings: list[Finding]) -> list[Findi
 
 
 def _experts(node: Any, where: tuple[str, ...]) -> Iterator[tuple[str, tuple[str, ...]]]:
-    """(message, path of field names) of every Expert Info item in a dissection tree."""
+    """(message, where) of every Expert Info item in a dissection tree; `where` holds
+    the names of the enclosing fields and of their siblings, and `dhcp.option.type=N`
+    inside an option's subtree (tshark puts some items next to the option's fields,
+    not under them)."""
     if not isinstance(node, list):
         return
+    pairs = [item for item in node if isinstance(item, tuple) and len(item) == 2]
+    here = (*where, *(key for key, _ in pairs))
+    option = None
     for item in node:
         if not (isinstance(item, tuple) and len(item) == 2):
-            yield from _experts(item, where)
+            yield from _experts(item, here)
             continue
         key, value = item
+        if key == "dhcp.option.type":
+            option = value
         if key == "_ws.expert" and isinstance(value, list):
-            yield str(dict(value).get("_ws.expert.message", "")), where
+            yield str(dict(value).get("_ws.expert.message", "")), here
+        elif key == "dhcp.option.type_tree":
+            yield from _experts(value, (*here, f"dhcp.option.type={option}"))
         else:
-            yield from _experts(value, (*where, key))
+            yield from _experts(value, here)
 
 
 def check_frames(frames: Sequence[bytes], linktype: int = LINKTYPE_ETHERNET) -> list[Finding]:

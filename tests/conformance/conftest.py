@@ -69,7 +69,11 @@ def start_site(
             "domains": " ".join(DOMAINS6),
         },
     )
-    return Site(hv, hv.start_daemon(config, queues=QUEUES), "routed")
+    daemon = hv.start_daemon(config, queues=QUEUES)
+    # Bindings written before the first scan are counted, not logged one by one:
+    # let it finish, so that `guest` can wait for its binding's "loaded" line.
+    netns.wait_for(lambda: "serving " in daemon.log(), timeout=10, what="the first scan")
+    return Site(hv, daemon, "routed")
 
 
 def serve(site: Site) -> Iterator[Site]:

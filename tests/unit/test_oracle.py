@@ -51,3 +51,25 @@ def test_collector_names_the_origin_and_honours_exemptions() -> None:
     assert lines and all(line.startswith("test_b: frame 2") for line in lines), lines
     assert collector.exempted == [("test_c", "a known dissector limit")]
     assert collector.check() == [], "frames are checked once"
+
+
+def test_findings_inside_an_echoed_client_identifier_are_the_clients() -> None:
+    """RFC 6842 3 makes the server return option 61 unaltered: tshark's opinion of a
+    fuzzed identifier (type 255 with a 2-byte DUID) is not held against the reply, but
+    the same reply truncated still is."""
+    fuzzed = bytes(
+        Ether(dst="aa:6b:39:22:33:44", src="02:00:00:00:00:fe")
+        / IP(src="192.0.2.1", dst="192.0.2.100")
+        / UDP(sport=67, dport=68)
+        / BOOTP(op=2, yiaddr="192.0.2.100", chaddr=bytes.fromhex("aa6b39223344"))
+        / DHCP(
+            options=[
+                ("message-type", "offer"),
+                ("server_id", "192.0.2.1"),
+                ("client_id", bytes.fromhex("ffff54007e0001")),
+                "end",
+            ]
+        )
+    )
+    assert oracle.check_frames([fuzzed]) == []
+    assert oracle.check_frames([fuzzed[:-20]]) != []
