@@ -118,7 +118,7 @@ def _findings(packets: list[dict[str, Any]]) -> list[Finding]:
 #: is the client's doing: the DHCPv4 client identifier (RFC 6842 section 3) and the
 #: DHCPv6 Client Identifier option (RFC 8415 18.3), which a fuzzing client fills with
 #: anything.
-ECHOED_FIELDS = ("dhcp.client_id", "dhcp.option.type=61", "Client Identifier")
+ECHOED_FIELDS = ("dhcp.client_id", "dhcp.option.type=61", "dhcpv6.option.type=1")
 
 
 def _without_echoes(exe: str, path: Path, findings: list[Finding]) -> list[Finding]:
@@ -147,14 +147,16 @@ def _without_echoes(exe: str, path: Path, findings: list[Finding]) -> list[Findi
 
 
 def _experts(node: Any, where: tuple[str, ...]) -> Iterator[tuple[str, tuple[str, ...]]]:
-    """(message, where) of every Expert Info item in a dissection tree; `where` holds
-    the names of the enclosing fields and of their siblings, and `dhcp.option.type=N`
-    inside an option's subtree (tshark puts some items next to the option's fields,
-    not under them)."""
+    """(message, where) of every Expert Info item and Malformed mark in a dissection
+    tree; `where` holds the names of the enclosing fields and of their siblings, and
+    `dhcp.option.type=N` / `dhcpv6.option.type=N` inside an option's subtree (tshark
+    puts some items next to the option's fields, not under them)."""
     if not isinstance(node, list):
         return
     pairs = [item for item in node if isinstance(item, tuple) and len(item) == 2]
-    here = (*where, *(key for key, _ in pairs))
+    # A DHCPv6 option's code is a field of its own subtree; a DHCPv4 option's precedes
+    # its subtree (handled below).
+    here = (*where, *(f"{k}={v}" if k == "dhcpv6.option.type" else k for k, v in pairs))
     option = None
     for item in node:
         if not (isinstance(item, tuple) and len(item) == 2):
@@ -165,6 +167,8 @@ def _experts(node: Any, where: tuple[str, ...]) -> Iterator[tuple[str, tuple[str
             option = value
         if key == "_ws.expert" and isinstance(value, list):
             yield str(dict(value).get("_ws.expert.message", "")), here
+        elif key == "_ws.malformed":
+            yield "Malformed Packet", here
         elif key == "dhcp.option.type_tree":
             yield from _experts(value, (*here, f"dhcp.option.type={option}"))
         else:

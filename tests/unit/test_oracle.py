@@ -73,3 +73,16 @@ def test_findings_inside_an_echoed_client_identifier_are_the_clients() -> None:
     )
     assert oracle.check_frames([fuzzed]) == []
     assert oracle.check_frames([fuzzed[:-20]]) != []
+
+
+def test_findings_inside_an_echoed_dhcpv6_client_identifier_are_the_clients() -> None:
+    """RFC 8415 18.3: the Reply copies the Client Identifier; a 1-byte DUID in it is the
+    client's doing. The same reply truncated is still flagged."""
+    reply = bytes.fromhex(
+        "aa6b392233440200000000fe86dd60000000005c1140fe80000000000000000000fffe0000fe"
+        "20010db8aaaabbbba86b39fffe22334402230222005c7dfb0700000000020012000400010203"
+        "0405060708090a0b0c0d0e0f00010001590017002020010db8010000000000000000000001"
+        "20010db80200000000000000000000020018000d076578616d706c6503636f6d00"
+    )
+    assert oracle.check_frames([reply]) == []
+    assert oracle.check_frames([reply[:-20]]) != []
