@@ -300,7 +300,6 @@ def test_a_full_trace_disk_stops_neither_replies_nor_the_daemon(hv: Hypervisor) 
     assert len(trace_errors) == 1, trace_errors
 
 
-@pytest.mark.xfail(strict=True, reason=NEEDS_FIX)
 def test_a_binding_whose_ra_would_not_fit_cannot_kill_the_daemon(hv: Hypervisor) -> None:
     """Finding 5: 4,199 DNS6 addresses, accepted by `check` before, made an RA of more
     than 65,535 bytes: the daemon died in its first scan, at every restart."""
