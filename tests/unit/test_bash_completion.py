@@ -47,6 +47,14 @@ def complete(line: str, cwd: Path | None = None) -> list[str]:
     return sorted(w for w in result.stdout.splitlines() if w)
 
 
+def commands() -> list[str]:
+    """The subcommands `nfdhcpd --help` lists under COMMAND."""
+    text = subprocess.run([sys.executable, "-m", "nfdhcpd", "--help"], check=True,
+                          capture_output=True, text=True, timeout=60).stdout  # fmt: skip
+    listing = text.split("\n  COMMAND\n", 1)[1]
+    return sorted(re.findall(r"(?m)^    (\w+) ", listing))
+
+
 def help_options(*command: str) -> set[str]:
     text = subprocess.run([sys.executable, "-m", "nfdhcpd", *command, "--help"], check=True,
                           capture_output=True, text=True, timeout=60).stdout  # fmt: skip
@@ -54,16 +62,17 @@ def help_options(*command: str) -> set[str]:
 
 
 def test_commands() -> None:
-    assert complete("nfdhcpd ") == ["check", "prune", "rules", "status"]
+    assert {"check", "prune", "rules", "status"} <= set(commands())
+    assert complete("nfdhcpd ") == commands()
     assert complete("nfdhcpd st") == ["status"]
     assert complete("nfdhcpd -d -c x.conf r") == ["rules"]
 
 
-@pytest.mark.parametrize("command", ["", "rules", "check", "status", "prune"])
-def test_options_are_exactly_the_programs(command: str) -> None:
-    words = [command] if command else []
-    offered = set(complete(" ".join(["nfdhcpd", *words, "-"])))
-    assert offered == help_options(*words)
+def test_options_are_exactly_the_programs() -> None:
+    """For the program and every subcommand its --help lists, so a new one is seen."""
+    for words in ([], *([c] for c in commands())):
+        offered = set(complete(" ".join(["nfdhcpd", *words, "-"])))
+        assert offered == help_options(*words), words
 
 
 def test_option_values() -> None:

@@ -85,9 +85,18 @@ def test_binding_page_has_every_binding_key_and_the_hooks(built: Path) -> None:
 
 def test_daemon_page_has_every_option_of_the_program(built: Path) -> None:
     text = man(built / "nfdhcpd.8").stdout
-    helps = [subprocess.run([sys.executable, "-m", "nfdhcpd", *cmd, "--help"], check=True,
-                            capture_output=True, text=True, timeout=60).stdout
-             for cmd in ([], ["rules"], ["check"], ["status"], ["prune"])]  # fmt: skip
+
+    def help_text(*command: str) -> str:
+        return subprocess.run([sys.executable, "-m", "nfdhcpd", *command, "--help"], check=True,
+                              capture_output=True, text=True, timeout=60).stdout  # fmt: skip
+
+    # Every subcommand the program lists, so a new one cannot be missed here.
+    main = help_text()
+    commands = re.findall(r"(?m)^    (\w+) ", main.split("\n  COMMAND\n", 1)[1])
+    assert {"rules", "check", "status", "prune"} <= set(commands)
+    for command in commands:
+        assert f"nfdhcpd {command}" in text, command
+    helps = [main, *(help_text(c) for c in commands)]
     options = {o for h in helps for o in re.findall(r"(?<![\w-])--[a-z][a-z-]+", h)} - {"--help"}
     assert {"--foreground", "--trace", "--mode", "--json", "--stale-after", "--any"} <= options
     for option in options:
