@@ -16,10 +16,11 @@ written before its TAP exists and survives the TAP being deleted and recreated.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import shlex
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from ipaddress import (
     AddressValueError,
     IPv4Address,
@@ -41,6 +42,12 @@ _KEY_LINE = re.compile(r"^(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)=(.*)$")
 _LABEL = re.compile(r"^(?!-)[A-Za-z0-9_-]{1,63}(?<!-)$")
 _TRUE = frozenset({"1", "yes", "true", "on", "y"})
 _FALSE = frozenset({"0", "no", "false", "off", "n"})
+#: Every key a binding may hold: GRNET's, then nfdhcpd's own.
+KNOWN_KEYS = frozenset(
+    {"INDEV", "IP", "MAC", "HOSTNAME", "TAGS", "GATEWAY", "SUBNET", "GATEWAY6", "SUBNET6"}
+    | {"EUI64", "PRIVATE", "MTU", "MACSPOOF", "DNS", "DOMAIN", "SEARCH", "NTP", "ROUTES"}
+    | {"IP6", "DNS6"}
+)
 T = TypeVar("T")
 
 
@@ -102,6 +109,29 @@ class Binding:
     routes: tuple[Route, ...] = ()
     ip6: IPv6Address | None = None
     dns6: tuple[IPv6Address, ...] | None = None
+    #: What differs from GRNET nfdhcpd's reading of the same file, and unknown keys:
+    #: logged as one line when the binding loads, printed by `nfdhcpd check`.
+    warnings: tuple[str, ...] = field(default=(), compare=False)
+
+    @property
+    def routed(self) -> bool:
+        """INDEV names the TAP itself: the host is the VM's only neighbour and router."""
+        return self.indev == self.name
+
+    @property
+    def default_router6(self) -> bool:
+        """Whether RAs make the host the VM's IPv6 default router: with GATEWAY6, or on a
+        routed TAP without it (as GRNET always did: the host is the only way out);
+        never when PRIVATE."""
+        return not self.private and (self.gateway6 is not None or self.routed)
+
+    @property
+    def fqdn_domain(self) -> str | None:
+        """The domain of a fully qualified HOSTNAME (after its first dot): GRNET's
+        fallback when no domain is configured."""
+        if self.hostname is None or "." not in self.hostname.rstrip("."):
+            return None
+        return self.hostname.rstrip(".").split(".", 1)[1]
 
 
 class _Fields:
@@ -111,6 +141,7 @@ class _Fields:
         self.name = name
         self.values = values
         self.lines = lines
+        self.warnings: list[str] = []
 
     def fail(self, key: str, reason: str) -> BindingError:
         return BindingError(self.name, self.lines.get(key, 0), f"{key}: {reason}")
@@ -128,12 +159,16 @@ class _Fields:
             raise self.fail(key, f"{raw!r} is not {what}") from None
 
     def flag(self, key: str) -> bool:
+        """GRNET set a flag by any non-empty value: so does nfdhcpd, except for the
+        words that say false, which it reads as written. Either difference is said."""
         raw = self.text(key)
-        if raw is None or raw.lower() in _FALSE:
+        if raw is None or raw.lower() in _TRUE:
+            return raw is not None
+        if raw.lower() in _FALSE:
+            self.warnings.append(f"{key}={raw} read as false (GRNET nfdhcpd read it as set)")
             return False
-        if raw.lower() in _TRUE:
-            return True
-        raise self.fail(key, f"{raw!r} is not a boolean (yes/no, true/false, 1/0)")
+        self.warnings.append(f"{key}={raw} read as set, as GRNET nfdhcpd did (write yes)")
+        return True
 
     def items(self, key: str) -> list[str] | None:
         raw = self.text(key)
@@ -248,7 +283,15 @@ def parse_binding(data: bytes, name: str) -> Binding:
     if domain is not None and not valid_domain(domain):
         raise f.fail("DOMAIN", f"{domain!r} is not a domain name")
 
-    return Binding(
+    private = f.flag("PRIVATE")
+    macspoof = f.flag("MACSPOOF")
+    gateway6 = f.convert("GATEWAY6", IPv6Address, "an IPv6 address")
+    unknown = sorted(set(f.values) - KNOWN_KEYS)
+    if unknown:
+        f.warnings.append(
+            f"unknown key{'s' if len(unknown) > 1 else ''} {', '.join(unknown)} ignored"
+        )
+    binding = Binding(
         name=name,
         mac=mac,
         indev=indev,
@@ -258,11 +301,11 @@ def parse_binding(data: bytes, name: str) -> Binding:
         subnet=subnet,
         gateway=gateway,
         subnet6=subnet6,
-        gateway6=f.convert("GATEWAY6", IPv6Address, "an IPv6 address"),
+        gateway6=gateway6,
         eui64=eui64,
-        private=f.flag("PRIVATE"),
+        private=private,
         mtu=mtu,
-        macspoof=f.flag("MACSPOOF"),
+        macspoof=macspoof,
         dns=f.v4_list("DNS"),
         domain=domain,
         search=f.domains("SEARCH"),
@@ -271,6 +314,13 @@ def parse_binding(data: bytes, name: str) -> Binding:
         ip6=ip6,
         dns6=f.v6_list("DNS6"),
     )
+    if subnet6 is not None and not binding.default_router6:
+        # GRNET's RAs made the host the default router whatever the binding said.
+        why = "PRIVATE" if private else "GATEWAY6 empty and INDEV not the TAP (bridged)"
+        f.warnings.append(f"{why}: no IPv6 default route via the host (GRNET advertised one)")
+    if f.warnings:
+        return dataclasses.replace(binding, warnings=tuple(f.warnings))
+    return binding
 
 
 def _routes(f: _Fields) -> tuple[Route, ...]:
@@ -322,8 +372,21 @@ def describe(binding: Binding) -> str:
         value = getattr(binding, key)
         if value is not None:
             parts.append(f"{key.upper()}={value}")
-    if binding.dns6 is not None:
-        parts.append("DNS6=" + ",".join(map(str, binding.dns6)))
+    lists: tuple[tuple[str, tuple[object, ...] | None], ...] = (
+        ("DNS", binding.dns),
+        ("SEARCH", binding.search),
+        ("NTP", binding.ntp),
+        ("DNS6", binding.dns6),
+    )
+    for key, items in lists:
+        if items is not None:
+            parts.append(f"{key}={','.join(map(str, items))}")
+    if binding.domain is not None:
+        parts.append(f"DOMAIN={binding.domain}")
+    if binding.routes:
+        parts.append("ROUTES=" + ",".join(f"{r.network} via {r.router}" for r in binding.routes))
+    if binding.tags is not None:
+        parts.append(f"TAGS={binding.tags!r}")
     if binding.private:
         parts.append("PRIVATE")
     if binding.macspoof:

@@ -22,6 +22,9 @@ T = TypeVar("T")
 # GRNET's dummy server identifier: off-link, so a renewing VM unicasts it via its
 # gateway, which is this host, where the PREROUTING rule catches it.
 _GRNET_SERVER_IP = IPv4Address("1.2.3.4")
+DEFAULT_LEASE = 604800  # a week
+DEFAULT_RENEWAL = 600
+MIN_LEASE = 3  # the shortest lease with whole seconds 0 < T1 < T2 < lease
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,8 +45,8 @@ class Config:
     trace: str | None = None  # pcap file of every handled packet
     # [dhcp]
     enable_dhcp: bool = True
-    lease_lifetime: int = 604800
-    lease_renewal: int = 600
+    lease_lifetime: int = DEFAULT_LEASE
+    lease_renewal: int = DEFAULT_RENEWAL
     server_ip: IPv4Address = _GRNET_SERVER_IP
     server_on_link: bool = False
     dhcp_queue: int = 42
@@ -154,7 +157,10 @@ def _path(raw: str) -> str:
 
 
 _QUEUE = _int_range(0, 65535)
-_SECONDS = _int_range(1, 0xFFFFFFFE)  # 0xFFFFFFFF means "infinity" in DHCP (RFC 2131 3.3)
+# GRNET's configobj spec took leases of 0..2^32-1; 0xFFFFFFFF is "infinity" (RFC 2131 3.3).
+_SECONDS = _int_range(0, 0xFFFFFFFF)
+#: MaxRtrAdvInterval's range (RFC 4861 6.2.1); GRNET took 1..2^32-1, clamped with a warning.
+RA_PERIOD_RANGE = (4, 1800)
 
 # section -> key -> (Config field, converter)
 _SCHEMA: dict[str, dict[str, tuple[str, Callable[[str], object]]]] = {
@@ -189,7 +195,7 @@ _SCHEMA: dict[str, dict[str, tuple[str, Callable[[str], object]]]] = {
     "ipv6": {
         "enable_ipv6": ("enable_ipv6", _bool),
         "mode": ("mode", _mode),
-        "ra_period": ("ra_period", _int_range(4, 1800)),  # MaxRtrAdvInterval, RFC 4861 6.2.1
+        "ra_period": ("ra_period", _int_range(1, 0xFFFFFFFF)),  # clamped, see _grnet_values
         "rs_queue": ("rs_queue", _QUEUE),
         "ns_queue": ("ns_queue", _QUEUE),
         "dhcpv6_queue": ("dhcpv6_queue", _QUEUE),
@@ -202,8 +208,21 @@ _SCHEMA: dict[str, dict[str, tuple[str, Callable[[str], object]]]] = {
 _MAY_BE_EMPTY = frozenset(
     {"nameservers", "domain", "ntp_servers", "domains", "server_duid", "metrics", "trace"}
 )
-# GRNET's later releases had enable_dhcpv6 instead of mode: no means RAs only.
-_LEGACY = {("ipv6", "enable_dhcpv6")}
+# GRNET 0.15's key; 0.16 replaced it by mode and 0.17 ignored it.
+_LEGACY = ("ipv6", "enable_dhcpv6")
+_QUOTES = ('"', "'")
+
+
+def _unquote(raw: str) -> str:
+    """configobj's (GRNET's parser) quoting: a value, or each item of a comma list, may be
+    enclosed in matching single or double quotes, which are not part of it."""
+    if not any(q in raw for q in _QUOTES):
+        return raw
+    items = [item.strip() for item in raw.split(",")]
+    return ", ".join(
+        item[1:-1] if len(item) >= 2 and item[0] == item[-1] and item[0] in _QUOTES else item
+        for item in items
+    )
 
 
 def parse_config(text: str, path: str = DEFAULT_CONFIG) -> Config:
@@ -219,15 +238,16 @@ def parse_config(text: str, path: str = DEFAULT_CONFIG) -> Config:
 
     values: dict[str, object] = {"path": path}
     warnings: list[str] = []
+    legacy_dhcpv6: bool | None = None
     for section in parser.sections():
         schema = _SCHEMA.get(section)
         if schema is None:
             warnings.append(f"{path}: unknown section [{section}] ignored")
             continue
         for key, raw in parser.items(section):
-            if (section, key) in _LEGACY:
-                values["mode"] = "auto" if _convert(path, section, key, raw, _bool) else "slaac"
-                warnings.append(f"{path}: [{section}] {key} is deprecated, use mode")
+            raw = _unquote(raw)
+            if (section, key) == _LEGACY:
+                legacy_dhcpv6 = _convert(path, section, key, raw, _bool)
                 continue
             if key not in schema:
                 warnings.append(f"{path}: unknown key [{section}] {key} ignored")
@@ -238,9 +258,53 @@ def parse_config(text: str, path: str = DEFAULT_CONFIG) -> Config:
             if section == "ipv6" and key == "dhcp_queue":
                 warnings.append(f"{path}: [ipv6] dhcp_queue is deprecated, use dhcpv6_queue")
             values[name] = _convert(path, section, key, raw, conv)
+    if legacy_dhcpv6 is not None:
+        warnings.append(_legacy_mode(path, values, legacy_dhcpv6))
+    _grnet_values(path, values, warnings)
     config = Config(**values, warnings=tuple(warnings))  # type: ignore[arg-type]
-    _check_consistency(config, parser)
+    _check_consistency(config)
     return config
+
+
+def _legacy_mode(path: str, values: dict[str, object], enabled: bool) -> str:
+    """enable_dhcpv6 never overrides an explicit mode; alone, yes is mode auto (what GRNET
+    0.16 and 0.17 ran, ignoring the key) and no is mode slaac (GRNET 0.15's meaning)."""
+    if "mode" in values:
+        return f"{path}: [ipv6] enable_dhcpv6 ignored: mode = {values['mode']} is set"
+    values["mode"] = "auto" if enabled else "slaac"
+    return f"{path}: [ipv6] enable_dhcpv6 is deprecated, read as mode = {values['mode']}; use mode"
+
+
+def _grnet_values(path: str, values: dict[str, object], warnings: list[str]) -> None:
+    """Values GRNET 0.17 accepted that nfdhcpd cannot use as they are: replaced by what
+    serves the VMs, each with one warning saying so."""
+    period = values.get("ra_period")
+    if isinstance(period, int):
+        low, high = RA_PERIOD_RANGE
+        used = min(max(period, low), high)
+        if used != period:
+            values["ra_period"] = used
+            warnings.append(
+                f"{path}: [ipv6] ra_period = {period} is outside {low}..{high} "
+                f"(MaxRtrAdvInterval, RFC 4861 6.2.1); using {used}"
+            )
+    short = values.get("lease_lifetime")
+    if isinstance(short, int) and short < MIN_LEASE:
+        values["lease_lifetime"] = DEFAULT_LEASE
+        warnings.append(
+            f"{path}: [dhcp] lease_lifetime = {short} leaves no time to renew "
+            f"(at least {MIN_LEASE} s for 0 < T1 < T2 < lease); using {DEFAULT_LEASE}"
+        )
+    lease = values.get("lease_lifetime", DEFAULT_LEASE)
+    renewal = values.get("lease_renewal", DEFAULT_RENEWAL)
+    assert isinstance(lease, int) and isinstance(renewal, int)
+    if renewal == 0 or renewal >= lease - 1:
+        values["lease_renewal"] = lease // 2
+        warnings.append(
+            f"{path}: [dhcp] lease_renewal = {renewal} leaves no room before "
+            f"lease_lifetime ({lease}) for the rebinding time (RFC 2131 4.4.5); "
+            f"using half the lease, {lease // 2}"
+        )
 
 
 def _first_error_line(exc: configparser.Error) -> int | None:
@@ -269,19 +333,7 @@ def _convert(path: str, section: str, key: str, raw: str, conv: Callable[[str], 
         raise ConfigError(path, section, key, raw, str(exc)) from None
 
 
-def _check_consistency(config: Config, parser: configparser.ConfigParser) -> None:
-    def raw(section: str, key: str) -> str | None:
-        return parser.get(section, key, fallback=None)
-
-    if config.lease_renewal >= config.lease_lifetime - 1:
-        raise ConfigError(
-            config.path,
-            "dhcp",
-            "lease_renewal",
-            raw("dhcp", "lease_renewal"),
-            f"must be at least 2 s shorter than lease_lifetime ({config.lease_lifetime}) "
-            "to leave room for the rebinding time, RFC 2131 4.4.5",
-        )
+def _check_consistency(config: Config) -> None:
     queues: dict[int, str] = {}
     if config.enable_dhcp:
         queues[config.dhcp_queue] = "dhcp_queue"

@@ -143,9 +143,13 @@ def serve(inbound: Inbound, binding: Binding, config: Config) -> Decision:
 
 
 def _server_id(binding: Binding, config: Config) -> bytes:
-    """Option 54: server_ip, or the VM's gateway when server_on_link (RFC 2131 4.3.1)."""
-    if config.server_on_link and binding.gateway is not None and not binding.private:
-        return binding.gateway.packed
+    """Option 54: server_ip, or with server_on_link an address on the VM's link (RFC
+    2131 4.3.1): GATEWAY, else the first host of SUBNET, as GRNET's nfdhcpd chose it."""
+    if config.server_on_link:
+        if binding.gateway is not None:
+            return binding.gateway.packed
+        if binding.subnet is not None and binding.subnet.num_addresses > 2:
+            return (binding.subnet.network_address + 1).packed
     return config.server_ip.packed
 
 
@@ -275,7 +279,8 @@ def _binding_options(
         yield Option.DNS, dhcp4.encode_addresses(dns)
     if binding.hostname:
         yield Option.HOSTNAME, binding.hostname.encode("ascii")
-    domain = binding.domain or config.domain
+    # GRNET's fallback: the domain of a fully qualified HOSTNAME.
+    domain = binding.domain or config.domain or binding.fqdn_domain
     if domain:
         yield Option.DOMAIN, domain.encode("ascii")
     search = binding.search if binding.search is not None else ((domain,) if domain else ())

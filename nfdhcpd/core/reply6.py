@@ -25,8 +25,11 @@ from .wire import encode_domain_list
 #: RFC 4861 section 6.2.1 defaults for the prefix lifetimes (30 and 7 days).
 VALID_LIFETIME = 2592000
 PREFERRED_LIFETIME = 604800
-#: RFC 8319 lifted AdvDefaultLifetime's cap from 9000 s to 65535 s.
-MAX_ROUTER_LIFETIME = 65535
+#: Router lifetime of every RA that makes the host the default router: RFC 4861
+#: 6.2.1's maximum AdvDefaultLifetime (RFC 8319 allows more; hosts before it cap at
+#: this). The VMs keep their default route 2.5 hours without RAs: an hour of daemon
+#: downtime after an RA up to 1.1 x ra_period (at most 1980 s) old, with room to spare.
+ROUTER_LIFETIME = 9000
 
 
 def address6(binding: Binding) -> IPv6Address | None:
@@ -37,6 +40,16 @@ def address6(binding: Binding) -> IPv6Address | None:
     if binding.subnet6 is not None and binding.subnet6.prefixlen == 64:
         return ndp.eui64_address(binding.subnet6, binding.mac)
     return None
+
+
+def search6(binding: Binding, config: Config) -> tuple[str, ...]:
+    """DNSSL and DHCPv6 option 24: SEARCH, else [ipv6] domains, else the domain of a
+    fully qualified HOSTNAME (GRNET's DHCPv6 fallback)."""
+    if binding.search is not None:
+        return binding.search
+    if config.domains6:
+        return config.domains6
+    return (binding.fqdn_domain,) if binding.fqdn_domain else ()
 
 
 def _flags(binding: Binding, config: Config) -> tuple[bool, bool, bool]:
@@ -64,10 +77,7 @@ def _flags(binding: Binding, config: Config) -> tuple[bool, bool, bool]:
 def router_advertisement(binding: Binding, config: Config, mac: bytes) -> bytes:
     """The RA message for `binding`, sent from MAC `mac` (ICMPv6, checksum zero)."""
     managed, other, autonomous = _flags(binding, config)
-    lifetime = 0
-    if binding.gateway6 is not None and not binding.private:
-        # AdvDefaultLifetime defaults to 3 x MaxRtrAdvInterval (RFC 4861 6.2.1).
-        lifetime = min(3 * config.ra_period, MAX_ROUTER_LIFETIME)
+    lifetime = ROUTER_LIFETIME if binding.default_router6 else 0
     prefixes = []
     if binding.subnet6 is not None:
         prefixes.append(
@@ -80,7 +90,6 @@ def router_advertisement(binding: Binding, config: Config, mac: bytes) -> bytes:
             )
         )
     dns = binding.dns6 if binding.dns6 is not None else config.nameservers6
-    domains = binding.search if binding.search is not None else config.domains6
     return ndp.build_ra(
         mac=mac,
         managed=managed,
@@ -89,7 +98,7 @@ def router_advertisement(binding: Binding, config: Config, mac: bytes) -> bytes:
         prefixes=prefixes,
         mtu=binding.mtu,
         dns=dns,
-        domains=domains,
+        domains=search6(binding, config),
         dns_lifetime=3 * config.ra_period,  # RFC 8106 5.1: at least MaxRtrAdvInterval
     )
 
@@ -115,8 +124,8 @@ def _ifmac(inbound: Inbound) -> bytes:
 def serve_rs(inbound: Inbound, binding: Binding, config: Config) -> Decision:
     """RFC 4861 6.2.6: a solicited RA, here unicast to the soliciting VM only."""
     rs = ndp.parse_rs(parse_ipv6(inbound.payload))
-    if binding.subnet6 is None:
-        return Decision(Verdict.DROP, "no-ipv6", f"{inbound.tap}: RS, binding has no SUBNET6")
+    if binding.subnet6 is None:  # responder.handle passes these on before parsing
+        return Decision(Verdict.ACCEPT, "no-subnet6", f"{inbound.tap}: RS, binding has no SUBNET6")
     mac = _ifmac(inbound)
     dst = rs.src if rs.src != UNSPECIFIED else ALL_NODES
     src = ndp.link_local(mac)
@@ -223,7 +232,7 @@ def _common(x: _Exchange) -> list[bytes]:
     dns = x.binding.dns6 if x.binding.dns6 is not None else x.config.nameservers6
     if dns and (wanted is None or Option.DNS_SERVERS in wanted):
         options.append(dhcp6.encode_option(Option.DNS_SERVERS, b"".join(a.packed for a in dns)))
-    domains = x.binding.search if x.binding.search is not None else x.config.domains6
+    domains = search6(x.binding, x.config)
     if domains and (wanted is None or Option.DOMAIN_LIST in wanted):
         options.append(dhcp6.encode_option(Option.DOMAIN_LIST, encode_domain_list(domains)))
     return options

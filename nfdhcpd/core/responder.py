@@ -14,7 +14,8 @@ The order of checks is the product's contract (FEATURES sections 2 and 3):
    is ACCEPTed untouched.
 2. Whose TAP? The binding is looked up by the *physical* ingress interface
    (physindev when bridged, indev when routed). No binding: ACCEPT, so the packet
-   continues as if we did not exist (another DHCP server may answer it).
+   continues as if we did not exist (another DHCP server may answer it). The same
+   for IPv6 from a binding without SUBNET6: another router may serve that VM.
 3. Is it really that VM? A set INDEV must equal the logical ingress device, and
    the layer-2 source must equal MAC unless MACSPOOF. Otherwise DROP.
 4. Only then is the packet parsed, and the reply chosen by message type through
@@ -44,6 +45,10 @@ def handle(inbound: Inbound, table: Mapping[str, Binding], config: Config) -> De
     binding = table.get(inbound.tap)
     if binding is None:
         return Decision(Verdict.ACCEPT, "no-binding", f"no binding for {inbound.tap}")
+    if binding.subnet6 is None and service is not reply4.serve:
+        # No IPv6 service for this VM: its RS, NS and DHCPv6 are for another router or
+        # server on the link, untouched.
+        return Decision(Verdict.ACCEPT, "no-subnet6", f"{inbound.tap}: binding has no SUBNET6")
     if binding.indev is not None and binding.indev != inbound.indev:
         return Decision(
             Verdict.DROP,

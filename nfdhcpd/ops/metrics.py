@@ -35,7 +35,6 @@ DROP_EVENTS = frozenset(
         "rate-limited",
         "unexpected",
         "no-ipv4",
-        "no-ipv6",
         "no-ifmac",
         "other-server",
         "send-error",

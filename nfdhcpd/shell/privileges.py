@@ -62,14 +62,50 @@ def capabilities(pid: int | str = "self") -> dict[str, int]:
 
 def check_user(user: str) -> pwd.struct_passwd:
     """The passwd entry of `user`, refused if missing or root: checked before anything
-    is bound or written, so a refused start leaves nothing behind."""
+    is bound or written, so a refused start leaves nothing behind. A number is a uid,
+    tried before a name, as GRNET's nfdhcpd read it."""
     try:
-        entry = pwd.getpwnam(user)
+        entry = pwd.getpwuid(int(user)) if user.isdigit() else pwd.getpwnam(user)
     except KeyError:
         raise PrivilegeError(f"[general] user {user!r}: no such user") from None
     if entry.pw_uid == 0 and os.geteuid() == 0:
         raise PrivilegeError(f"[general] user {user!r} is root; name an unprivileged user")
     return entry
+
+
+def readable_by(path: str, entry: pwd.struct_passwd) -> bool:
+    """Whether the daemon, once it runs as `entry`, can open `path` to read it (SIGHUP
+    re-reads the config then): by the mode bits of the file and of each directory above
+    it, for its uid and primary gid only (it drops supplementary groups). ACLs aside."""
+    if entry.pw_uid == 0:
+        return True
+    path = os.path.abspath(path)
+    checks = [(d, 0o1) for d in _ancestors(path)] + [(path, 0o4)]
+    for name, perm in checks:
+        try:
+            st = os.stat(name)
+        except OSError:
+            return False
+        if st.st_uid == entry.pw_uid:
+            allowed = (st.st_mode >> 6) & perm
+        elif st.st_gid == entry.pw_gid:
+            allowed = (st.st_mode >> 3) & perm
+        else:
+            allowed = st.st_mode & perm
+        if not allowed:
+            return False
+    return True
+
+
+def _ancestors(path: str) -> list[str]:
+    parents = []
+    head = os.path.dirname(path)
+    while True:
+        parents.append(head)
+        parent = os.path.dirname(head)
+        if parent == head:
+            return parents[::-1]
+        head = parent
 
 
 def drop_privileges(user: str, chown: tuple[str, ...] = ()) -> str:

@@ -39,10 +39,15 @@ class Watcher(pyinotify.ProcessEvent):  # type: ignore[misc]
         self.table = BindingTable()
         self._on_change = on_change
         self._dirty: set[str] = set()  # names whose files changed in this batch
+        if not os.path.isdir(datapath):
+            raise OSError(f"datapath {datapath}: not a directory (or missing)")
         self._wm = pyinotify.WatchManager()
-        watch = self._wm.add_watch(datapath, _MASK, quiet=False)
+        try:
+            watch = self._wm.add_watch(datapath, _MASK, quiet=False)
+        except pyinotify.WatchManagerError as exc:
+            raise OSError(f"datapath {datapath}: cannot watch: {exc}") from None
         if watch.get(datapath, -1) < 0:
-            raise OSError(f"cannot watch {datapath}")
+            raise OSError(f"datapath {datapath}: cannot watch")
         self._notifier = pyinotify.Notifier(self._wm, self, timeout=0)
 
     def fileno(self) -> int:
@@ -137,13 +142,15 @@ class Watcher(pyinotify.ProcessEvent):  # type: ignore[misc]
                 keeping,
             )
             return old
-        if old != binding:
+        if old != binding or (old.warnings != binding.warnings):
             log.log(
                 logging.DEBUG if quiet else logging.INFO,
                 "binding %s loaded: %s",
                 shown(name),
                 describe(binding),
             )
+            if binding.warnings:
+                log.warning("binding %s: %s", shown(name), "; ".join(binding.warnings))
         return binding
 
     def _swap(self, table: BindingTable) -> None:

@@ -206,8 +206,6 @@ BAD: dict[str, tuple[bytes, int, str]] = {
     "unterminated-quote": (MINIMAL.encode() + b'HOSTNAME="testing-vm\n', 4, "quotation"),
     "bad-indev": (MINIMAL.encode() + b"INDEV='br 0'\n", 4, "INDEV"),
     "indev-too-long": (MINIMAL.encode() + b"INDEV=" + b"b" * 16 + b"\n", 4, "INDEV"),
-    "bad-private": (MINIMAL.encode() + b"PRIVATE=maybe\n", 4, "PRIVATE"),
-    "bad-macspoof": (MINIMAL.encode() + b"MACSPOOF=2\n", 4, "MACSPOOF"),
     "bad-subnet6": (MINIMAL.encode() + b"SUBNET6=2001:db8::1/64\n", 4, "SUBNET6"),
     "eui64-outside": (
         MINIMAL.encode() + b"SUBNET6=2001:db8:1::/64\nEUI64=2001:db8:2::1\n",

@@ -51,8 +51,6 @@ from .conftest import (
     table_of,
 )
 
-PENDING = "GRNET drop-in (issue 10): waits for the package changes after the restructure"
-
 #: GRNET 0.17's nfdhcpd.conf, the file its package installed (the README's sample has
 #: `mode = auto` where this one still has the older `enable_dhcpv6 = yes`).
 GRNET_017_CONF = GRNET_CONFIG.replace("mode = auto\n", "enable_dhcpv6 = yes\n")
@@ -79,7 +77,6 @@ def replace_line(old: str, new: str, text: str = GRNET_CONFIG) -> str:
 # --- the config file -------------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason=PENDING)
 @pytest.mark.parametrize(("given", "used"), [(1, 4), (2, 4), (3600, 1800), (86400, 1800)])
 def test_ra_period_grnet_accepted_is_clamped_with_a_warning(given: int, used: int) -> None:
     text = replace_line("ra_period = 300 # seconds", f"ra_period = {given}")
@@ -96,7 +93,6 @@ def test_ra_period_inside_the_range_is_silent() -> None:
     assert config.warnings == ()
 
 
-@pytest.mark.xfail(strict=True, reason=PENDING)
 def test_infinite_lease_is_accepted() -> None:
     """RFC 2131 3.3: 0xffffffff is an infinite lease; GRNET's max was 4294967295."""
     text = replace_line("lease_lifetime = 604800 # 1 week", "lease_lifetime = 4294967295")
@@ -107,7 +103,6 @@ def test_infinite_lease_is_accepted() -> None:
     assert config.warnings == ()
 
 
-@pytest.mark.xfail(strict=True, reason=PENDING)
 def test_zero_lease_is_accepted_with_a_warning() -> None:
     """GRNET sent a lease of 0 s (every address expired at once); nfdhcpd uses its
     default instead and says so in one line."""
@@ -118,7 +113,6 @@ def test_zero_lease_is_accepted_with_a_warning() -> None:
     assert "lease_lifetime" in warning and "604800" in warning
 
 
-@pytest.mark.xfail(strict=True, reason=PENDING)
 @pytest.mark.parametrize(("lease", "renewal"), [(3600, 3600), (3600, 7200), (600, 599), (60, 0)])
 def test_renewal_not_below_the_lease_is_accepted_with_a_warning(lease: int, renewal: int) -> None:
     """GRNET took any 0..2^32-1; T1 must leave room for T2 (RFC 2131 4.4.5), so it
@@ -133,7 +127,6 @@ def test_renewal_not_below_the_lease_is_accepted_with_a_warning(lease: int, rene
     assert "lease_renewal" in warning and str(lease // 2) in warning
 
 
-@pytest.mark.xfail(strict=True, reason=PENDING)
 def test_quoted_values_read_as_configobj_read_them() -> None:
     """configobj (GRNET's parser) strips the quotes of a value and of each list item."""
     text = GRNET_CONFIG
@@ -151,14 +144,12 @@ def test_quoted_values_read_as_configobj_read_them() -> None:
     assert config.warnings == ()
 
 
-@pytest.mark.xfail(strict=True, reason=PENDING)
 def test_numeric_user_is_a_uid_as_in_grnet() -> None:
     """GRNET: pwd.getpwuid(int(user)) first. `check` and the start share check_user."""
     nobody = pwd.getpwnam("nobody")
     assert check_user(str(nobody.pw_uid)).pw_name == "nobody"
 
 
-@pytest.mark.xfail(strict=True, reason=PENDING)
 @pytest.mark.parametrize("mode", ["slaac", "dhcpv6", "slaac+dhcpv6"])
 @pytest.mark.parametrize("first", ["mode", "enable_dhcpv6"])
 def test_enable_dhcpv6_never_overrides_mode(mode: str, first: str) -> None:
@@ -182,18 +173,16 @@ def test_grnet_017_conf_loads_with_one_warning() -> None:
 # --- binding files -----------------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason=PENDING)
 @pytest.mark.parametrize("key", ["PRIVATE", "MACSPOOF"])
-@pytest.mark.parametrize("value", ["private", "Y", "enabled", "2"])
+@pytest.mark.parametrize("value", ["private", "x", "enabled", "2"])
 def test_grnet_truthy_flag_values_are_true_with_a_warning(key: str, value: str) -> None:
     """GRNET: any non-empty value sets the flag."""
     binding = binding_from(GRNET_BINDING + f"{key}={value}\n")
     assert getattr(binding, key.lower()) is True
-    [warning] = binding.warnings
-    assert key in warning and value in warning
+    said = [w for w in binding.warnings if f"{key}={value}" in w]
+    assert len(said) == 1 and "set" in said[0], binding.warnings
 
 
-@pytest.mark.xfail(strict=True, reason=PENDING)
 @pytest.mark.parametrize("key", ["PRIVATE", "MACSPOOF"])
 @pytest.mark.parametrize("value", ["no", "0", "false", "off"])
 def test_false_words_are_false_and_the_change_is_said(key: str, value: str) -> None:
@@ -211,14 +200,12 @@ def test_true_words_are_true(key: str, value: str) -> None:
     assert getattr(binding, key.lower()) is True
 
 
-@pytest.mark.xfail(strict=True, reason=PENDING)
 def test_unknown_keys_are_warnings() -> None:
     binding = binding_from(GRNET_BINDING + "NFDHCPD_EXTRA=1\nGATEWAY7=x\n")
     [warning] = binding.warnings
     assert "NFDHCPD_EXTRA" in warning and "GATEWAY7" in warning
 
 
-@pytest.mark.xfail(strict=True, reason=PENDING)
 def test_grnet_sample_binding_has_no_warnings() -> None:
     assert binding_from(GRNET_BINDING).warnings == ()
 
@@ -234,7 +221,6 @@ def router_lifetime(decision: Decision) -> int:
     return int(decode_reply6(decision)[ICMPv6ND_RA].routerlifetime)
 
 
-@pytest.mark.xfail(strict=True, reason=PENDING)
 def test_empty_gateway6_on_a_routed_tap_still_advertises_the_host() -> None:
     """GRNET advertised itself (lifetime 14400) whatever GATEWAY6 said; on a routed TAP
     the host is the VM's only router, so its default route must stay."""
@@ -251,7 +237,6 @@ def test_empty_gateway6_on_a_routed_tap_still_advertises_the_host() -> None:
     assert binding.warnings == ()
 
 
-@pytest.mark.xfail(strict=True, reason=PENDING)
 def test_empty_gateway6_on_a_bridged_tap_is_no_router_and_says_so() -> None:
     """On a bridge the VMs' router is elsewhere: no default route to the host, and the
     binding's load line says what GRNET did instead."""
@@ -263,7 +248,6 @@ def test_empty_gateway6_on_a_bridged_tap_is_no_router_and_says_so() -> None:
     assert "GATEWAY6" in warning and "GRNET" in warning
 
 
-@pytest.mark.xfail(strict=True, reason=PENDING)
 @pytest.mark.parametrize("ra_period", [4, 300, 1800])
 def test_router_lifetime_outlives_an_hour_of_downtime(ra_period: int) -> None:
     config = make_config(**{**_v6(), "ra_period": ra_period})
@@ -284,7 +268,6 @@ def _v6() -> dict[str, object]:
 # --- DHCPv4: domain fallback, server_on_link -------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason=PENDING)
 def test_domain_falls_back_to_the_fqdn_hostname() -> None:
     """GRNET: domain = HOSTNAME after its first dot when [dhcp] domain is unset."""
     binding = binding_from(GRNET_BINDING.replace("HOSTNAME=testing-vm", "HOSTNAME=vm1.grnet.gr"))
@@ -301,7 +284,6 @@ def test_no_domain_from_a_bare_hostname() -> None:
     assert reply.option(15) is None
 
 
-@pytest.mark.xfail(strict=True, reason=PENDING)
 def test_server_on_link_without_gateway_is_the_subnets_first_host() -> None:
     binding = binding_from(GRNET_BINDING.replace("GATEWAY=192.0.2.1\n", "GATEWAY=\n"))
     config = make_config(server_on_link=True)
@@ -320,7 +302,6 @@ NO_IPV6 = (
 )
 
 
-@pytest.mark.xfail(strict=True, reason=PENDING)
 @pytest.mark.parametrize("what", ["rs", "ns", "dhcpv6"])
 def test_bound_vm_without_subnet6_gets_its_ipv6_passed_on(what: str) -> None:
     """Another router or DHCPv6 server on the link must see these untouched (ACCEPT)."""

@@ -566,10 +566,12 @@ def test_option_3_absent(extra: str) -> None:
     assert reply.option(121) is None
 
 
-def test_private_with_server_on_link_uses_server_ip() -> None:
+def test_private_with_server_on_link_uses_the_gateway() -> None:
+    """As GRNET: the on-link server identifier, though no router option is sent."""
     reply = offer(grnet_with("PRIVATE=yes\n"), make_config(server_on_link=True))
-    assert reply.ip.src == SERVER_IP
-    assert reply.option(54) == ip_bytes(SERVER_IP)
+    assert reply.ip.src == GATEWAY
+    assert reply.option(54) == ip_bytes(GATEWAY)
+    assert reply.option(3) is None
 
 
 def test_option_6_from_config() -> None:
@@ -647,17 +649,23 @@ def test_options_51_58_59() -> None:
 @example(renewal=9, lifetime=10)
 @example(renewal=600, lifetime=601)
 @example(renewal=3600, lifetime=604800)
+@example(renewal=3600, lifetime=3600)
+@example(renewal=0, lifetime=60)
 @settings(max_examples=200, deadline=None)
-@given(st.integers(1, 10**6), st.integers(1, 10**6))
+@given(st.integers(0, 10**6), st.integers(0, 10**6))
 def test_t1_t2_lease_ordered_for_every_accepted_config(renewal: int, lifetime: int) -> None:
-    """For every lease_renewal/lease_lifetime that parse_config accepts: T1 < T2 < lease."""
+    """For every lease_renewal/lease_lifetime that parse_config accepts (GRNET's
+    0..2^32-1, a T1 that leaves no room becoming half the lease): T1 < T2 < lease."""
     try:
-        parse_config(f"[dhcp]\nlease_lifetime = {lifetime}\nlease_renewal = {renewal}\n", "/t.conf")
+        config = parse_config(
+            f"[dhcp]\nlease_lifetime = {lifetime}\nlease_renewal = {renewal}\n", "/t.conf"
+        )
     except ConfigError:
         return
-    reply = offer(config=make_config(lease_lifetime=lifetime, lease_renewal=renewal))
+    used = make_config(lease_lifetime=config.lease_lifetime, lease_renewal=config.lease_renewal)
+    reply = offer(config=used)
     lease, t1, t2 = (u32(reply.option(c)) for c in (51, 58, 59))
-    assert (lease, t1) == (lifetime, renewal)
+    assert (lease, t1) == (used.lease_lifetime, used.lease_renewal)
     assert t1 < t2 < lease, f"T1={t1} T2={t2} lease={lease}"
 
 
@@ -673,8 +681,13 @@ def test_option_54_on_link_gateway() -> None:
     assert reply.ip.src == GATEWAY
 
 
-def test_option_54_on_link_without_gateway() -> None:
-    reply = offer(grnet_with("GATEWAY=\n"), make_config(server_on_link=True))
+def test_option_54_on_link_without_gateway_is_the_first_host() -> None:
+    reply = offer(grnet_with("GATEWAY=\nSUBNET=192.0.2.64/26\n"), make_config(server_on_link=True))
+    assert reply.scapy_option("server_id") == "192.0.2.65"
+
+
+def test_option_54_on_link_without_gateway_or_room_is_server_ip() -> None:
+    reply = offer(grnet_with("GATEWAY=\nSUBNET=192.0.2.100/31\n"), make_config(server_on_link=True))
     assert reply.scapy_option("server_id") == SERVER_IP
 
 
@@ -1080,8 +1093,9 @@ def test_structured_requests(case: tuple[dict[str, Any], list[Any], Binding, Con
     fields, options, binding, config = case
     request = {k: v for k, v in fields.items() if k != "mtype"}
     decision = ask(fields["mtype"], binding, config, **request)
-    on_link = config.server_on_link and binding.gateway is not None and not binding.private
-    server = str(binding.gateway) if on_link else SERVER_IP
+    # server_on_link: GATEWAY, else SUBNET's first host (GRNET's get_addr_on_link).
+    on_link = binding.gateway or (binding.subnet.network_address + 1 if binding.subnet else None)
+    server = str(on_link) if config.server_on_link and on_link else SERVER_IP
     expected = expected_outcome(fields, binding, server)
     assert decision.event == expected, decision.reason
     if expected not in ("offer", "ack", "nak"):
