@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import pwd
 import socket
 import stat
 import sys
@@ -23,6 +24,7 @@ from .core.config import Config
 from .core.errors import BindingError, ConfigError
 from .ops.control import control_path, query
 from .shell.files import load_config, read_binding
+from .shell.privileges import PrivilegeError, check_user, readable_by, unreadable_config
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -82,7 +84,7 @@ def add_commands(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     command: str = args.command
     if command == "check" and args.files:
-        return check_files(args.files)
+        return check_files(args.files, _user_of(args.config))
     if command == "status" and args.socket:
         return status(args.socket, raw=args.json, stale_after=args.stale_after)
     try:
@@ -94,7 +96,12 @@ def run(args: argparse.Namespace) -> int:
         print(rules(config, args.mode, args.interfaces), end="")
         return EXIT_OK
     if command == "check":
-        return check_all(config)
+        try:
+            user = check_user(config.user)
+        except PrivilegeError as exc:  # the daemon would refuse to start
+            print(f"nfdhcpd: {config.path}: {exc}", file=sys.stderr)
+            return EXIT_CONFIG
+        return check_all(config, user)
     socket_path = args.socket or control_path(config.pidfile)
     if command == "prune":
         return prune(config, socket_path, args.stale_after, any_file=args.any, dry=args.dry_run)
@@ -136,10 +143,42 @@ def _nfqueue(number: int) -> str:
     return f" -j NFQUEUE --queue-num {number} --queue-bypass"
 
 
+# --- -t: the config as a reload would take it -------------------------------------
+
+
+def test_config(path: str) -> int:
+    """`nfdhcpd -t`: 0 when a reload (or start) would take this config, else 2 with the
+    reason on stderr: init scripts run it before they signal the daemon."""
+    try:
+        config = load_config(path)
+        user = check_user(config.user)
+    except (ConfigError, PrivilegeError) as exc:
+        print(f"nfdhcpd: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    for warning in config.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    if not os.path.isdir(config.datapath):
+        print(f"nfdhcpd: {path}: datapath {config.datapath}: not a directory", file=sys.stderr)
+        return EXIT_CONFIG
+    if not readable_by(path, user):  # the daemon re-reads it as `user`
+        print(f"nfdhcpd: {unreadable_config(path, config.user)}", file=sys.stderr)
+        return EXIT_CONFIG
+    print(f"{path}: ok")
+    return EXIT_OK
+
+
 # --- check -----------------------------------------------------------------------
 
 
-def check_file(path: str) -> str | None:
+def _user_of(config_path: str) -> pwd.struct_passwd | None:
+    """The daemon's user, if the config says (binding files must be readable by it)."""
+    try:
+        return check_user(load_config(config_path).user)
+    except (ConfigError, PrivilegeError):
+        return None
+
+
+def check_file(path: str, user: pwd.struct_passwd | None = None) -> str | None:
     """None if the daemon would serve this binding file, else why not (path, line)."""
     datapath, name = os.path.split(os.path.abspath(path))
     if ignored_name(name):
@@ -149,26 +188,37 @@ def check_file(path: str) -> str | None:
     except BindingError as exc:
         line = f" line {exc.line}" if exc.line else ""
         return f"{path}{line}: {exc.reason}"
+    if user is not None and not readable_by(path, user):
+        return f"{path}: not readable by the daemon's user {user.pw_name}, which reads it"
     return None
 
 
-def check_files(paths: list[str]) -> int:
+def check_files(paths: list[str], user: pwd.struct_passwd | None = None) -> int:
     failed = 0
     for path in paths:
-        error = check_file(path)
+        error = check_file(path, user)
         if error is None:
             datapath, name = os.path.split(os.path.abspath(path))
-            print(f"{path}: ok: {describe(read_binding(datapath, name))}")
+            binding = read_binding(datapath, name)
+            print(f"{path}: ok: {describe(binding)}")
+            _warn(path, binding.warnings)
         else:
             print(error, file=sys.stderr)
             failed += 1
     return EXIT_FAILED if failed else EXIT_OK
 
 
-def check_all(config: Config) -> int:
+def _warn(path: str, warnings: tuple[str, ...]) -> None:
+    if warnings:
+        print(f"{path}: warning: {'; '.join(warnings)}", file=sys.stderr)
+
+
+def check_all(config: Config, user: pwd.struct_passwd | None = None) -> int:
     """The config (already loaded), then every binding in its datapath."""
     for warning in config.warnings:
         print(f"warning: {warning}", file=sys.stderr)
+    if user is not None and not readable_by(config.path, user):
+        print(f"warning: {unreadable_config(config.path, config.user)}", file=sys.stderr)
     print(f"{config.path}: ok")
     try:
         names = sorted(os.listdir(config.datapath))
@@ -179,9 +229,11 @@ def check_all(config: Config) -> int:
     for name in names:
         if ignored_name(name):
             continue
-        error = check_file(os.path.join(config.datapath, name))
+        path = os.path.join(config.datapath, name)
+        error = check_file(path, user)
         if error is None:
             good += 1
+            _warn(path, read_binding(config.datapath, name).warnings)
         else:
             print(error, file=sys.stderr)
             bad += 1

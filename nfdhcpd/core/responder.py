@@ -45,7 +45,7 @@ def handle(inbound: Inbound, table: Mapping[str, Binding], config: Config) -> De
     binding = table.get(inbound.tap)
     if binding is None:
         return Decision(Verdict.ACCEPT, "no-binding", f"no binding for {inbound.tap}")
-    if binding.subnet6 is None and service is not reply4.serve:
+    if not in_scope(inbound.queue, binding, config):
         # No IPv6 service for this VM: its RS, NS and DHCPv6 are for another router or
         # server on the link, untouched.
         return Decision(Verdict.ACCEPT, "no-subnet6", f"{inbound.tap}: binding has no SUBNET6")
@@ -66,6 +66,15 @@ def handle(inbound: Inbound, table: Mapping[str, Binding], config: Config) -> De
         return service(inbound, binding, config)
     except MalformedPacket as exc:
         return Decision(Verdict.DROP, "malformed", f"{inbound.tap}: malformed: {exc}")
+
+
+def in_scope(queue: int, binding: Binding | None, config: Config) -> bool:
+    """Whether packets of this queue from this binding's TAP are nfdhcpd's to answer (or
+    refuse): a bound TAP's DHCP, and its IPv6 when the binding has SUBNET6. The rate
+    limit applies to these only; everything else passes on as if nfdhcpd did not exist."""
+    if binding is None:
+        return False
+    return binding.subnet6 is not None or (config.enable_dhcp and queue == config.dhcp_queue)
 
 
 Service = Callable[[Inbound, Binding, Config], Decision]

@@ -197,15 +197,12 @@ class Daemon:
     # --- reload: build, then swap ----------------------------------------------------
 
     def reload(self) -> None:
+        """SIGHUP: the whole new state, or none of it and one error line saying why."""
         try:
             config = load_config(self.config.path)
-        except ConfigError as exc:
-            log.error("reload refused, keeping the running configuration: %s", exc)
-            return
-        try:
             new = self._build(config)
-        except OSError as exc:
-            log.error("reload: %s; keeping the old configuration", exc)
+        except (ConfigError, OSError, RuntimeError) as exc:
+            log.error("reload refused, keeping the running configuration: %s", exc)
             return
         for warning in config.warnings:
             log.warning("%s", warning)

@@ -25,7 +25,7 @@ from .ratelimit import RateLimiter
 log = logging.getLogger("nfdhcpd")
 
 #: Decisions worth more than debug level: a VM got an answer or was refused.
-QUIET_EVENTS = frozenset({"no-binding", "unknown-queue", "ns-own", "ns-other"})
+QUIET_EVENTS = frozenset({"no-binding", "no-subnet6", "unknown-queue", "ns-own", "ns-other"})
 WARN_EVENTS = frozenset({"decline", "mac-mismatch", "indev-mismatch", "malformed", "error"})
 
 
@@ -133,11 +133,17 @@ class PacketPath:
     def on_packet(self, number: int, packet: RawPacket, now: float) -> Verdict:
         """The verdict on one packet from queue `number`, its replies sent and logged."""
         try:
-            ifindex = packet.physindev or packet.indev
-            if self.limiter is not None and not self.limiter.allow(ifindex, now):
-                self._over_limit(ifindex, now)
-                return Verdict.DROP  # unparsed
             inbound = self._inbound(number, packet)
+            # Only what nfdhcpd answers is limited: a TAP without binding (or IPv6 from
+            # one without SUBNET6) passes on undelayed, however much it sends.
+            limiter = self.limiter
+            if limiter is not None and responder.in_scope(
+                number, self.table.get(inbound.tap), self.config
+            ):
+                ifindex = packet.physindev or packet.indev
+                if not limiter.allow(ifindex, now):
+                    self._over_limit(inbound.tap, now)
+                    return Verdict.DROP  # unparsed
             decision = responder.handle(inbound, self.table, self.config)
             self.act(decision, inbound, now)
             if decision.event == "no-binding" and number != self.ns_queue:
@@ -171,9 +177,8 @@ class PacketPath:
             payload=packet.payload,
         )
 
-    def _over_limit(self, ifindex: int, now: float) -> None:
+    def _over_limit(self, name: str, now: float) -> None:
         self.counters["rate-limited"] += 1
-        name = self.links.lookup(ifindex)[0] or f"if{ifindex}"
         similar = self.log_budget.spend((name, "rate-limited"), now)
         if similar is not None:
             log.warning(

@@ -97,6 +97,14 @@ def readable_by(path: str, entry: pwd.struct_passwd) -> bool:
     return True
 
 
+def unreadable_config(path: str, user: str) -> str:
+    """What to say when `user` cannot read the config: SIGHUP would fail."""
+    return (
+        f"{path} is not readable by [general] user {user}: every reload (SIGHUP) will "
+        f"fail; make it readable by the user's group (e.g. root:{user} mode 0640)"
+    )
+
+
 def _ancestors(path: str) -> list[str]:
     parents = []
     head = os.path.dirname(path)

@@ -17,7 +17,7 @@ from .daemon import Daemon
 from .files import load_config
 from .notify import Notifier
 from .pidfile import PidFile
-from .privileges import check_user, drop_privileges
+from .privileges import check_user, drop_privileges, readable_by, unreadable_config
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(message)s"
 EXIT_CONFIG = 2
@@ -44,7 +44,9 @@ def start(args: argparse.Namespace) -> int:
     daemon: Daemon | None = None
     logfile = os.path.join(config.logdir, "nfdhcpd.log")
     try:
-        check_user(config.user)
+        user = check_user(config.user)
+        if not readable_by(config.path, user):
+            log.warning("%s", unreadable_config(config.path, config.user))
         handed_over: list[str] = []  # what `user` must write, or replace, once root is gone
         if not args.foreground:
             piddir = os.path.dirname(config.pidfile)
@@ -68,8 +70,9 @@ def start(args: argparse.Namespace) -> int:
             handed_over.append(os.path.dirname(control))
         handed_over += daemon.open_ops(control, args.trace or config.trace)
         log.info("%s", drop_privileges(config.user, tuple(handed_over)))
-    except (OSError, RuntimeError) as exc:
-        log.error("cannot start: %s", exc)
+    except Exception as exc:  # one line, never a traceback (an init script shows it)
+        reason = str(exc) if isinstance(exc, OSError | RuntimeError) else repr(exc)
+        log.error("cannot start: %s", reason)
         # Whatever got set up goes: queues, the control socket, our pidfile.
         if daemon is not None:
             daemon.close()

@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import re
 import select
+import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -120,7 +122,18 @@ def test_check_files_the_daemon_would_not_read(tmp_path: Path) -> None:
     assert errors[2].startswith("/nonexistent: cannot open")
 
 
-def test_check_the_config_and_datapath(tmp_path: Path) -> None:
+@pytest.fixture
+def shared_path() -> Iterator[Path]:
+    """A directory the daemon's user (nobody) can traverse, unlike pytest's tmp_path:
+    `check` says when that user could not read a file."""
+    path = Path(tempfile.mkdtemp(prefix="nfdt-check-"))
+    path.chmod(0o755)
+    yield path
+    shutil.rmtree(path)
+
+
+def test_check_the_config_and_datapath(shared_path: Path) -> None:
+    tmp_path = shared_path
     conf = write_config(tmp_path)
     datapath = tmp_path / "bindings"
     (datapath / "tap10").write_text(GRNET_BINDING)
@@ -245,7 +258,8 @@ def loaded_by(tmp_path: Path, code: str) -> list[str]:
     return result.stdout.strip().splitlines()[-1].split()[1:]
 
 
-def test_check_loads_neither_netfilterqueue_nor_prometheus(tmp_path: Path) -> None:
+def test_check_loads_neither_netfilterqueue_nor_prometheus(shared_path: Path) -> None:
+    tmp_path = shared_path
     conf = write_config(tmp_path)
     (tmp_path / "bindings" / "tap10").write_text(GRNET_BINDING)
     code = (
@@ -258,3 +272,93 @@ def test_check_loads_neither_netfilterqueue_nor_prometheus(tmp_path: Path) -> No
 
 def test_the_load_check_can_fail(tmp_path: Path) -> None:
     assert loaded_by(tmp_path, "import nfdhcpd.shell.start") == HEAVY
+
+
+# --- what the daemon's user can read, -t --------------------------------------------
+
+
+def test_check_says_what_the_daemons_user_cannot_read(shared_path: Path) -> None:
+    """SIGHUP re-reads the config as [general] user; the watcher reads bindings as it."""
+    conf = write_config(shared_path)
+    binding = shared_path / "bindings" / "tap10"
+    binding.write_text(GRNET_BINDING)
+    conf.chmod(0o600)
+    binding.chmod(0o600)
+    result = nfdhcpd("check", "-c", str(conf))
+    assert result.returncode == 1, result.stderr
+    assert f"{conf} is not readable by [general] user nobody" in result.stderr
+    assert f"{binding}: not readable by the daemon's user nobody" in result.stderr
+
+    conf.chmod(0o644)
+    binding.chmod(0o644)
+    result = nfdhcpd("check", "-c", str(conf))
+    assert (result.returncode, result.stderr) == (0, "")
+
+
+def test_check_prints_every_option_and_the_binding_warnings(shared_path: Path) -> None:
+    conf = write_config(shared_path)
+    binding = shared_path / "bindings" / "tap10"
+    extra = (
+        "DNS=192.0.2.53\nDOMAIN=vm.example\nSEARCH='a.example b.example'\nNTP=192.0.2.123\n"
+        "ROUTES='10.1.0.0/16 via 192.0.2.254'\nMACSPOOF=on-request\nFOO=1\n"
+        'TAGS="nfdhcpd ip-less-routed"\n'
+    )
+    binding.write_text(GRNET_BINDING + extra)
+    result = nfdhcpd("check", "-c", str(conf), str(binding))
+    assert result.returncode == 0, result.stderr
+    for shown in (
+        "DNS=192.0.2.53",
+        "DOMAIN=vm.example",
+        "SEARCH=a.example,b.example",
+        "NTP=192.0.2.123",
+        "ROUTES=10.1.0.0/16 via 192.0.2.254",
+        "TAGS='nfdhcpd ip-less-routed'",
+        "MACSPOOF",
+    ):
+        assert shown in result.stdout, result.stdout
+    [warning] = result.stderr.splitlines()
+    assert warning.startswith(f"{binding}: warning: ")
+    assert "MACSPOOF=on-request read as set" in warning and "unknown key FOO" in warning
+
+
+@pytest.mark.parametrize(
+    ("extra", "exit_status", "said"),
+    [
+        ("", 0, "ok"),
+        ("user = 65534\n", 0, "ok"),
+        ("user = no-such-user-here\n", 2, "no such user"),
+        ("[dhcp]\nlease_lifetime = soon\n", 2, "lease_lifetime"),
+        ("[ipv6]\nra_period = 1\n", 0, "ra_period"),
+    ],
+)
+def test_test_config(shared_path: Path, extra: str, exit_status: int, said: str) -> None:
+    conf = write_config(shared_path, extra)
+    result = nfdhcpd("-t", "-c", str(conf))
+    assert result.returncode == exit_status, result.stderr
+    assert said in result.stdout + result.stderr
+
+
+def test_test_config_refuses_what_a_reload_could_not_read(shared_path: Path) -> None:
+    conf = write_config(shared_path)
+    conf.chmod(0o600)
+    result = nfdhcpd("-t", "-c", str(conf))
+    assert result.returncode == 2
+    assert "not readable by [general] user nobody" in result.stderr
+    (shared_path / "bindings").rmdir()
+    conf.chmod(0o644)
+    result = nfdhcpd("-t", "-c", str(conf))
+    assert result.returncode == 2
+    assert "datapath" in result.stderr
+
+
+def test_relative_config_is_made_absolute(shared_path: Path) -> None:
+    write_config(shared_path)
+    result = subprocess.run(
+        [sys.executable, "-m", "nfdhcpd", "-t", "-c", "nfdhcpd.conf"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=shared_path,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == f"{shared_path / 'nfdhcpd.conf'}: ok\n"
