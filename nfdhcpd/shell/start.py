@@ -45,8 +45,6 @@ def start(args: argparse.Namespace) -> int:
     logfile = os.path.join(config.logdir, "nfdhcpd.log")
     try:
         user = check_user(config.user)
-        if not readable_by(config.path, user):
-            log.warning("%s", unreadable_config(config.path, config.user))
         handed_over: list[str] = []  # what `user` must write, or replace, once root is gone
         if not args.foreground:
             piddir = os.path.dirname(config.pidfile)
@@ -60,6 +58,8 @@ def start(args: argparse.Namespace) -> int:
             logging.getLogger().addHandler(early)
             stderr.setLevel(logging.WARNING)
             handed_over += [logfile, pidfile.path]
+        if not readable_by(config.path, user):  # SIGHUP re-reads it as `user`
+            log.warning("%s", unreadable_config(config.path, config.user))
         # systemd's notify socket is connected now, as root (shell/notify.py).
         daemon = Daemon(config, notifier=Notifier.from_environ(os.environ))
         # The control socket lives beside the pidfile, in the foreground too (no pidfile

@@ -34,7 +34,6 @@ from .test_dhcp4_e2e import assert_applied, assert_lease
 
 pytestmark = pytest.mark.e2e
 
-PENDING = "GRNET migration (issue 10): waits for the package changes after the restructure"
 FIXTURES = Path(__file__).parent / "fixtures"
 QUEUES = (42, *netns.QUEUES6)
 #: From GRNET 0.17's nfdhcpd.conf.
@@ -110,7 +109,6 @@ def grnet_hv(e2e_ready: None) -> Iterator[tuple[netns.Hypervisor, netns.Daemon]]
         assert "Traceback" not in log, log
 
 
-@pytest.mark.xfail(strict=True, reason=PENDING)
 def test_routed_vm_without_gateway6_gets_grnets_answers_and_a_default_route(
     grnet_hv: tuple[netns.Hypervisor, netns.Daemon],
 ) -> None:
@@ -151,7 +149,6 @@ def test_gnt_networking_private_flag_as_grnet_read_it(
     assert_lease(vm.udhcpc(), grnet_lease(2, router=False))
 
 
-@pytest.mark.xfail(strict=True, reason=PENDING)
 def test_gnt_networking_macspoof_flag_as_grnet_read_it(
     grnet_hv: tuple[netns.Hypervisor, netns.Daemon],
 ) -> None:

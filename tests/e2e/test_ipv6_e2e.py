@@ -43,8 +43,10 @@ REBINDING_TIME = LEASE_LIFETIME * 7 // 8  # T2, README "IPv6"
 #: RFC 4861 6.2.1 defaults the daemon puts in its Prefix Information option.
 VALID_LIFETIME = 2592000
 PREFERRED_LIFETIME = 604800
-#: A router lifetime and RDNSS/DNSSL lifetime of 3 x ra_period.
+#: RDNSS/DNSSL lifetime of 3 x ra_period (RFC 8106 5.1).
 LIFETIME = 3 * RA_PERIOD
+#: RFC 4861 6.2.1's maximum AdvDefaultLifetime: the default route outlives 2.5 hours.
+ROUTER_LIFETIME = 9000
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -133,7 +135,7 @@ def expected_ra(plan: Plan6, *, managed: bool) -> RouterAdvert:
     return RouterAdvert(
         managed=managed,
         other=True,  # mode auto: slaac+dhcpv6 (O) for an EUI-64, dhcpv6 (M, O) for IP6
-        router_lifetime=LIFETIME,
+        router_lifetime=ROUTER_LIFETIME,
         source_mac=plan.router_mac,
         mtu=plan.mtu,
         # With GATEWAY6 the prefix option carries the router's address and the R flag.

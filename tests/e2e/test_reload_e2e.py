@@ -33,7 +33,6 @@ pytestmark = [
     ),
 ]
 
-PENDING = "safe reload (issue 10): waits for the package changes after the restructure"
 REPO = Path(__file__).resolve().parents[2]
 LEASED = "lease of 192.0.2.10 obtained"
 
@@ -64,7 +63,6 @@ def hup_and_wait(h: Host, pid: int, offset: int, what: str) -> None:
     assert alive(pid), f"nfdhcpd died on SIGHUP:\n{h.log()[offset:]}"
 
 
-@pytest.mark.xfail(strict=True, reason=PENDING)
 def test_reload_with_a_missing_datapath_keeps_serving(host: Host) -> None:
     pid = started(host, "-c", str(host.conf))
     offset = len(host.log())
@@ -84,7 +82,6 @@ def test_reload_with_a_missing_datapath_keeps_serving(host: Host) -> None:
     wait_for("the watcher", lambda: "binding tap9 loaded" in host.log(), 5)
 
 
-@pytest.mark.xfail(strict=True, reason=PENDING)
 def test_reload_whose_new_queue_is_taken_keeps_serving(host: Host) -> None:
     """Another process holds queue 50; a config moving DHCP there is refused whole."""
     holder = subprocess.Popen(
@@ -121,7 +118,6 @@ def test_reload_whose_new_queue_is_taken_keeps_serving(host: Host) -> None:
         holder.wait()
 
 
-@pytest.mark.xfail(strict=True, reason=PENDING)
 def test_relative_config_path_survives_the_chdir(host: Host) -> None:
     pid = started(host, "-c", host.conf.name, cwd=host.root)
     offset = len(host.log())
@@ -131,7 +127,6 @@ def test_relative_config_path_survives_the_chdir(host: Host) -> None:
     assert LEASED in host.lease()
 
 
-@pytest.mark.xfail(strict=True, reason=PENDING)
 @pytest.mark.parametrize("foreground", [False, True])
 def test_missing_datapath_at_start_is_one_line(host: Host, foreground: bool) -> None:
     missing = host.root / "no-such-dir"
@@ -171,7 +166,6 @@ def init_script(h: Host, action: str) -> subprocess.CompletedProcess[str]:
     )  # fmt: skip
 
 
-@pytest.mark.xfail(strict=True, reason=PENDING)
 def test_init_script_reload_fails_on_a_refused_config(host: Host) -> None:
     pid = started(host, "-c", str(host.conf))
     good = init_script(host, "reload")
@@ -209,7 +203,6 @@ def unit_reload(h: Host, pid: int) -> subprocess.CompletedProcess[str]:
     return result
 
 
-@pytest.mark.xfail(strict=True, reason=PENDING)
 def test_systemd_reload_fails_on_a_refused_config(host: Host) -> None:
     pid = started(host, "-c", str(host.conf))
     assert unit_reload(host, pid).returncode == 0
@@ -224,7 +217,6 @@ def test_systemd_reload_fails_on_a_refused_config(host: Host) -> None:
     assert alive(pid)
 
 
-@pytest.mark.xfail(strict=True, reason=PENDING)
 def test_config_the_user_cannot_read_is_reported_at_start(host: Host) -> None:
     """Issue 12 finding 10: SIGHUP re-reads the config as [general] user (nobody here),
     so a root-only 0600 config makes every reload fail: say so at start, and the

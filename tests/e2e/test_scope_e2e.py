@@ -32,7 +32,6 @@ from .test_ipv6_e2e import resolv_conf
 
 pytestmark = pytest.mark.e2e
 
-PENDING = "scope (issue 10): waits for the package changes after the restructure"
 QUEUES = (42, *netns.QUEUES6)
 RS_QUEUE, NS_QUEUE, DHCPV6_QUEUE = netns.QUEUES6
 #: Far above the default rate_limit (100/s, burst 200): the limit would cut most.
@@ -113,7 +112,6 @@ sendp([frame] * int(count), iface=iface, verbose=False)
 """
 
 
-@pytest.mark.xfail(strict=True, reason=PENDING)
 def test_ns_burst_from_an_unbound_bridged_vm_all_reach_the_neighbour(site: Site) -> None:
     sender = site.vm()
     neighbour = site.vm()
@@ -194,7 +192,6 @@ def start_other_router(site: Site) -> tuple[netns.Process, IPv6Address]:
     return radvd, netns.link_local(str(info[0]["address"]))
 
 
-@pytest.mark.xfail(strict=True, reason=PENDING)
 def test_bound_vm_without_subnet6_reaches_the_real_router(site: Site) -> None:
     radvd, router = start_other_router(site)
     # Control: an unbound VM is configured by radvd (the setup works without nfdhcpd).
