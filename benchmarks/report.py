@@ -155,6 +155,93 @@ def throughput_section(data: dict[str, Any] | None) -> list[str]:
     return out
 
 
+def paced_section(data: dict[str, Any] | None) -> list[str]:
+    out = ["## Evenly paced load: nfdhcpd vs dnsmasq, CPU per reply and capacity", ""]
+    if data is None:
+        return [*out, "No results: run `benchmarks/paced.py`.", ""]
+    p = data["parameters"]
+    out += [
+        f"Command: `{data['command'].strip()}` ({data['elapsed_s']} s in all; the machine",
+        f"was {fmt(data.get('machine_busy_pct'), 0)} % busy over the whole run, all its work",
+        "counted).",
+        "",
+        f"`{p['trafgen']}` (SCHED_FIFO) in the VM namespace sends a DISCOVER and a SELECTING",
+        "REQUEST alternately, evenly paced; *distinct*: every request also carries 4 random",
+        "bytes (in option 60), as if each came from a different client; *bursts of N*: N",
+        "back to back, the bursts evenly paced. Replies are counted by an nftables netdev",
+        "ingress counter on the VM's eth0 (then dropped); lost = sent - counted. CPU: the",
+        "server's utime+stime (`/proc/PID/stat`) over the run / replies (sched: the same from",
+        "`/proc/PID/task/*/schedstat`, in ns). Both servers run throughout on the same",
+        "routed TAP and the NFQUEUE rule picks the one measured: nfdhcpd with",
+        f"`{p['daemon_general_overrides']}`, dnsmasq 2.90 `--quiet-dhcp` with a static",
+        "host. They take turns at every step.",
+        "",
+    ]
+    d = data["derived"]
+    rows = [
+        [c["workload"], c["offered_rate"], c.get("nfdhcpd"), c.get("dnsmasq"), c.get("ratio")]
+        for c in d["cpu"]
+    ]
+    out += table(
+        ["workload", "offered/s", "nfdhcpd CPU µs/reply", "dnsmasq CPU µs/reply", "ratio"], rows
+    )
+    cap = d.get("capacity", {})
+    if cap:
+        out += [
+            "",
+            f"Capacity (highest evenly paced rate with ≤ {p['loss_limit_pct']} % lost replies;",
+            "a failed step is retried once):",
+            "",
+        ]
+        out += table(
+            ["server", "capacity/s", "stopped by"],
+            [[s, cap[s]["capacity"], cap[s]["stopped_by"] or "-"] for s in cap],
+        )
+        if "capacity_ratio" in d:
+            out += ["", f"Capacity ratio nfdhcpd/dnsmasq: **{fmt(d['capacity_ratio'], 2)}x**."]
+    out += ["", "![CPU per reply and lost replies](benchmarks-paced.png)", "", "All runs:", ""]
+    rows = [
+        [
+            r.get("phase", ""),
+            r["workload"],
+            r["offered_rate"],
+            r["server"],
+            r["achieved_offered_rate"],
+            r["sent"],
+            r["lost"],
+            fmt(r["lost_pct"], 3),
+            r["cpu_us_per_reply"],
+            r["sched_us_per_reply"],
+            fmt(r.get("queue_dropped", "")),
+            fmt(r.get("queue_user_dropped", "")),
+            fmt(r["server_cpu_pct"], 0),
+            fmt(r["machine_busy_pct"], 0),
+        ]
+        for r in data["runs"]
+    ]
+    out += table(
+        [
+            "phase",
+            "workload",
+            "offered/s",
+            "server",
+            "sent at/s",
+            "sent",
+            "lost",
+            "lost %",
+            "CPU µs/reply",
+            "sched µs/reply",
+            "queue drops",
+            "socket drops",
+            "server CPU %",
+            "machine busy %",
+        ],
+        rows,
+    )
+    out.append("")
+    return out
+
+
 def scale_section(data: dict[str, Any] | None) -> list[str]:
     out = ["## Scale: 10,000 binding files", ""]
     if data is None:
@@ -261,9 +348,33 @@ def micro_section(data: dict[str, Any] | None) -> list[str]:
     return out
 
 
-def targets_section(tp: dict[str, Any] | None, sc: dict[str, Any] | None) -> list[str]:
-    out = ["## Targets (FEATURES.md section 6)", ""]
+def targets_section(
+    pc: dict[str, Any] | None, tp: dict[str, Any] | None, sc: dict[str, Any] | None
+) -> list[str]:
+    out = ["## Targets (FEATURES.md section 6, issue 14)", ""]
     rows: list[list[str]] = []
+    if pc is not None:
+        d = pc["derived"]
+        for c in d["cpu"]:
+            if "ratio" in c:
+                rows.append(
+                    [
+                        f"CPU per reply ≤ 0.8x dnsmasq's: {c['workload']},"
+                        f" {fmt(c['offered_rate'])}/s",
+                        f"{fmt(c['nfdhcpd'])} µs vs {fmt(c['dnsmasq'])} µs = {fmt(c['ratio'], 2)}x",
+                        fmt(c["ratio"] <= 0.8),
+                    ]
+                )
+        if "capacity_ratio" in d:
+            cap = d["capacity"]
+            rows.append(
+                [
+                    "capacity (evenly paced, ≤ 0.1 % lost) ≥ 1.5x dnsmasq's",
+                    f"{fmt(cap['nfdhcpd']['capacity'])}/s vs {fmt(cap['dnsmasq']['capacity'])}/s"
+                    f" = {fmt(d['capacity_ratio'], 2)}x",
+                    fmt(d["target_capacity_met"]),
+                ]
+            )
     if tp is not None and "baseline" in tp["derived"]:
         d = tp["derived"]
         ours, theirs = d["servers"]["nfdhcpd"], d["servers"][d["baseline"]]
@@ -313,7 +424,8 @@ def targets_section(tp: dict[str, Any] | None, sc: dict[str, Any] | None) -> lis
 
 
 def render() -> str:
-    tp, sc, mi = load("throughput.json"), load("scale.json"), load("micro.json")
+    pc, tp = load("paced.json"), load("throughput.json")
+    sc, mi = load("scale.json"), load("micro.json")
     out = [
         "# Benchmarks",
         "",
@@ -328,8 +440,9 @@ def render() -> str:
         "```",
         "",
     ]
-    out += targets_section(tp, sc)
-    out += machine_section([tp, sc, mi])
+    out += targets_section(pc, tp, sc)
+    out += machine_section([pc, tp, sc, mi])
+    out += paced_section(pc)
     out += throughput_section(tp)
     out += scale_section(sc)
     out += micro_section(mi)

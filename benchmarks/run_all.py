@@ -17,6 +17,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 QUICK = {
+    "paced.py": ["--rates", "500,4000", "--distinct-rates", "", "--capacity-rates", "30000"],
     "throughput.py": ["--rates", "1000,2000,4000", "--duration", "3"],
     "scale.py": ["--bindings", "2000", "--samples", "20", "--vm-index", "42"],
     "micro.py": ["--repeat", "3"],
@@ -27,7 +28,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="run all benchmarks, then report.py")
     parser.add_argument("--quick", action="store_true", help="short smoke runs")
     parser.add_argument(
-        "--only", default="throughput,scale,micro", help="comma-separated subset to run"
+        "--only", default="paced,throughput,scale,micro", help="comma-separated subset to run"
     )
     args = parser.parse_args(argv)
     failed = []
