@@ -18,7 +18,7 @@ COMPILED = [
     *("core.decision", "core.binding", "core.config", "core.reply4", "core.reply6"),
     "core.responder",
     *("shell.packet_path", "shell.pending", "shell.ratelimit", "shell.nfq", "shell.links"),
-    *("shell.inject", "shell.loop", "ops.status"),
+    *("shell.inject", "shell.loop", "shell.replies", "ops.status"),
 ]
 
 ext_modules = []

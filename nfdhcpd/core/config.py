@@ -40,7 +40,7 @@ class Config:
     rate_limit: int = 100
     rate_burst: int = 200
     pending_window: int = 30
-    coalesce_ms: int = 2
+    coalesce_ms: int = 20
     metrics: tuple[str, int] | None = None  # (address, port) of the Prometheus endpoint
     trace: str | None = None  # pcap file of every handled packet
     # [dhcp]

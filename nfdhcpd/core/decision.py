@@ -11,14 +11,27 @@ class Verdict(Enum):
     DROP = "drop"
 
 
-class RawPacket(NamedTuple):
-    """A queued packet as the queue read it: interfaces still as indexes (0: none)."""
+class RawPacket:
+    """A queued packet as the queue read it: interfaces still as indexes (0: none).
 
-    id: int
-    indev: int
-    physindev: int
-    hwsrc: bytes | None
-    payload: bytes
+    A plain class, not a NamedTuple: mypyc builds it in C, where a NamedTuple's
+    `__new__` is interpreted Python, once for every packet read.
+    """
+
+    def __init__(
+        self, id: int, indev: int, physindev: int, hwsrc: bytes | None, payload: bytes
+    ) -> None:
+        self.id = id
+        self.indev = indev
+        self.physindev = physindev
+        self.hwsrc = hwsrc
+        self.payload = payload
+
+    def __repr__(self) -> str:
+        return (
+            f"RawPacket(id={self.id}, indev={self.indev}, physindev={self.physindev}, "
+            f"hwsrc={self.hwsrc!r}, payload={self.payload!r})"
+        )
 
 
 class Inbound(NamedTuple):

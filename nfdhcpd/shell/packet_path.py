@@ -12,7 +12,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 from ..core import responder
 from ..core.binding import BindingTable
@@ -21,8 +21,10 @@ from ..core.decision import Decision, Frame, Inbound, RawPacket, Verdict
 from ..ops.status import Served
 from .pending import Pending
 from .ratelimit import RateLimiter
+from .replies import ReplyCache
 
 log = logging.getLogger("nfdhcpd")
+_TUPLE_NEW: Final = tuple.__new__
 
 #: Decisions worth more than debug level: a VM got an answer or was refused.
 QUIET_EVENTS = frozenset({"no-binding", "no-subnet6", "unknown-queue", "ns-own", "ns-other"})
@@ -101,6 +103,7 @@ class PacketPath:
         #: seconds per packet, observed when metrics are on (see `serve`)
         self.observe: Callable[[float], None] | None = None
         self.log_budget = LogBudget()
+        self.replies = ReplyCache()
         self.scapy = _scapy_layers() if log.isEnabledFor(logging.DEBUG) else None
         self.configure(config)
 
@@ -111,6 +114,7 @@ class PacketPath:
             RateLimiter(config.rate_limit, config.rate_burst) if config.rate_limit else None
         )
         self.ns_queue = config.ns_queue if config.enable_ipv6 else None
+        self.dhcp_queue = config.dhcp_queue if config.enable_dhcp else None
         self.pending.window = float(config.pending_window)
 
     def serve(self, queue: QueueLike) -> int:
@@ -144,7 +148,10 @@ class PacketPath:
                 if not limiter.allow(ifindex, now):
                     self._over_limit(inbound.tap, now)
                     return Verdict.DROP  # unparsed
-            decision = responder.handle(inbound, self.table, self.config)
+            if number == self.dhcp_queue:
+                decision = self.replies.decide(inbound, self.table, self.config)
+            else:
+                decision = responder.handle(inbound, self.table, self.config)
             self.act(decision, inbound, now)
             if decision.event == "no-binding" and number != self.ns_queue:
                 self.pending.remember(inbound, now)
@@ -168,14 +175,9 @@ class PacketPath:
     def _inbound(self, number: int, packet: RawPacket) -> Inbound:
         indev, ifmac = self.links.lookup(packet.indev)
         physindev = self.links.lookup(packet.physindev)[0] if packet.physindev else None
-        return Inbound(
-            queue=number,
-            indev=indev or f"if{packet.indev}",
-            physindev=physindev,
-            hwsrc=packet.hwsrc,
-            ifmac=ifmac,
-            payload=packet.payload,
-        )
+        # tuple.__new__ in C rather than the NamedTuple's interpreted __new__ (per packet)
+        fields = (number, indev or f"if{packet.indev}", physindev, packet.hwsrc, ifmac)
+        return _TUPLE_NEW(Inbound, (*fields, packet.payload))
 
     def _over_limit(self, name: str, now: float) -> None:
         self.counters["rate-limited"] += 1

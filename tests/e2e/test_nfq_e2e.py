@@ -5,8 +5,10 @@ A small program (below) runs inside a hypervisor namespace: it binds NFQUEUE 77,
 which an OUTPUT rule there feeds with UDP datagrams to 127.0.0.1:9 that the program
 sends itself, reads them with `Queue.read`, gives each a verdict, flushes, and prints
 what the kernel's /proc/net/netfilter/nfnetlink_queue says is still waiting for a
-verdict. With `broken`, the batch write is made to fail (the queue's fd replaced by
-a closed one), so every verdict must go out one by one through NetfilterQueue instead.
+verdict, and whether each packet read was the datagram sent (IPv4, UDP payload "x").
+With `broken`, the batch write is made to fail (the descriptor it writes to, the
+queue's `_fd`, replaced by a closed one), so every verdict must go out one by one,
+on the descriptor NetfilterQueue holds.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from nfdhcpd.shell.nfq import Queue
 logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
 broken = sys.argv[1] == "broken"
 seen = []
+intact = []
 queue = Queue(77, socket.AF_INET)
 sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 sender.setblocking(False)
@@ -45,6 +48,8 @@ while len(seen) < int(sys.argv[2]):
     packets = queue.read()
     for packet in packets:
         seen.append(packet.id)
+        intact.append(packet.payload[0] >> 4 == 4 and packet.payload[9] == 17
+                      and packet.payload.endswith(b"x") and packet.indev == 0)
         queue.verdict(packet, Verdict.DROP)
     queue.flush()
     reads.append(len(packets))
@@ -54,7 +59,8 @@ with open("/proc/net/netfilter/nfnetlink_queue") as f:
         fields = line.split()
         if int(fields[0]) == 77:
             waiting = int(fields[2])
-print(json.dumps({"seen": len(seen), "reads": reads, "waiting": waiting}))
+print(json.dumps({"seen": len(seen), "unique": len(set(seen)), "intact": all(intact),
+                  "reads": reads, "waiting": waiting}))
 queue.unbind()
 """
 
@@ -75,7 +81,8 @@ def test_every_packet_gets_its_verdict(hv: Hypervisor, mode: str) -> None:
     proc = hv.exec(sys.executable, "-c", PROGRAM, mode, str(PACKETS), timeout=60)
     result = json.loads(proc.stdout)
     print(mode, result, proc.stderr.strip().splitlines()[:2])
-    assert result["seen"] == PACKETS
+    assert result["seen"] == result["unique"] == PACKETS
+    assert result["intact"], "a packet read is not the datagram sent"
     assert result["waiting"] == 0, "packets left in the kernel queue without a verdict"
     refusals = [line for line in proc.stderr.splitlines() if "verdict batch refused" in line]
     if mode == "broken":

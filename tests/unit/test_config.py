@@ -60,7 +60,7 @@ def test_defaults() -> None:
         "rate_limit": 100,
         "rate_burst": 200,
         "pending_window": 30,
-        "coalesce_ms": 2,
+        "coalesce_ms": 20,
         "enable_dhcp": True,
         "lease_lifetime": 604800,
         "lease_renewal": 600,

@@ -1,0 +1,172 @@
+"""Precomputed DHCPv4 replies: a VM that asks again what it asked before gets a copy.
+
+A DHCPv4 reply depends on the request only through what a VM sends the same each
+time it asks the same thing: its addresses, flags, chaddr, giaddr and options. The
+xid is copied into the reply and the secs are not (RFC 2131 table 3: secs 0), and
+neither is the IP identification or either checksum. So a decision is kept under the
+request with those fields left out, for the binding table and config it was made
+with, and a request that matches one is answered with a copy whose xid is the new
+request's (and its UDP checksum updated for it, RFC 1624). This is what a VM in a
+DHCP loop, one retransmitting, or one renewing its lease sends: it skips parsing the
+request and building the reply, which are most of the CPU a DHCPv4 packet costs.
+Only OFFERs and ACKs are kept, and a new table or config (a binding changed, a
+reload) empties the cache.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from ..core import responder
+from ..core.binding import BindingTable
+from ..core.config import Config
+from ..core.decision import Decision, Frame, Inbound, Verdict
+
+#: Decisions worth keeping: the answers a VM asks for again and again.
+CACHED_EVENTS = frozenset({"offer", "ack"})
+#: Requests kept at most; when full, the cache starts afresh (a flood of distinct
+#: requests costs one clear per this many, not a lookup structure to maintain).
+MAX_ENTRIES = 4096
+
+_ETHER = 14
+_IPV4 = 0x0800
+_UDP = 17
+_BOOTP_MIN = 240  # fixed fields and the magic cookie
+
+Key = tuple[int, str, str | None, bytes | None, bytes | None, bytes]
+
+
+class _Entry:
+    def __init__(self, decision: Decision, xid: bytes, offsets: list[tuple[int, int]]) -> None:
+        self.decision = decision
+        self.xid = xid  # the xid of the request the decision was made for
+        self.offsets = offsets  # per frame: where its xid and its UDP checksum are
+
+
+class ReplyCache:
+    def __init__(self, max_entries: int = MAX_ENTRIES) -> None:
+        self.max_entries = max_entries
+        self._entries: dict[Key, _Entry] = {}
+        self._table: BindingTable | None = None
+        self._config: Config | None = None
+        self.hits = 0
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def decide(self, inbound: Inbound, table: BindingTable, config: Config) -> Decision:
+        """What `responder.handle` decides for `inbound`, from the cache when it can be."""
+        if table is not self._table or config is not self._config:
+            self._entries.clear()
+            self._table, self._config = table, config
+        payload = inbound.payload
+        key = _key(inbound)
+        if key is None:
+            return responder.handle(inbound, table, config)
+        xid_at = (payload[0] & 15) * 4 + 8 + 4
+        xid = payload[xid_at : xid_at + 4]
+        entry = self._entries.get(key)
+        if entry is not None:
+            self.hits += 1
+            if xid == entry.xid:
+                return entry.decision
+            decision = entry.decision
+            frames = tuple(
+                _frame(frame.ifname, _with_xid(frame.data, at, csum_at, entry.xid, xid))
+                for frame, (at, csum_at) in zip(decision.frames, entry.offsets, strict=True)
+            )
+            return _decision(decision.verdict, decision.event, decision.reason, frames)
+        decision = responder.handle(inbound, table, config)
+        if decision.event in CACHED_EVENTS and decision.frames:
+            offsets = _xid_offsets(decision.frames, xid)
+            if offsets is not None:
+                if len(self._entries) >= self.max_entries:
+                    self._entries.clear()
+                self._entries[key] = _Entry(decision, xid, offsets)
+        return decision
+
+
+def _frame(ifname: str, data: bytes) -> Frame:
+    """Frame(ifname, data), built by tuple.__new__ in C: a NamedTuple's own __new__ is
+    interpreted Python, even when mypyc compiles the caller."""
+    return _TUPLE_NEW(Frame, (ifname, data))
+
+
+def _decision(verdict: Verdict, event: str, reason: str, frames: tuple[Frame, ...]) -> Decision:
+    """Decision(...), as `_frame` builds a Frame."""
+    return _TUPLE_NEW(Decision, (verdict, event, reason, frames))
+
+
+_TUPLE_NEW: Final = tuple.__new__
+
+
+def _key(inbound: Inbound) -> Key | None:
+    """The request without what may differ between two asking for the same reply: the
+    IP identification and checksum, the UDP checksum, the xid and the secs. None if it
+    is too short to be a DHCP message (`handle` says what is wrong with it)."""
+    payload = inbound.payload
+    if len(payload) < 20 or payload[0] >> 4 != 4:
+        return None
+    udp = (payload[0] & 15) * 4
+    bootp = udp + 8
+    if udp < 20 or len(payload) < bootp + _BOOTP_MIN:
+        return None
+    masked = (
+        payload[:4]  # version, header length, TOS, total length
+        + payload[6:10]  # fragment field, TTL, protocol
+        + payload[12 : udp + 6]  # addresses, IP options, UDP ports and length
+        + payload[bootp : bootp + 4]  # op, htype, hlen, hops
+        + payload[bootp + 10 :]  # flags on: addresses, chaddr, sname, file, options
+    )
+    return (
+        inbound.queue,
+        inbound.indev,
+        inbound.physindev,
+        inbound.hwsrc,
+        inbound.ifmac,
+        masked,
+    )
+
+
+def _xid_offsets(frames: tuple[Frame, ...], xid: bytes) -> list[tuple[int, int]] | None:
+    """Where each frame, an Ethernet/IPv4/UDP/BOOTP reply, carries the request's xid and
+    its UDP checksum; None if a frame is not such a reply (it is then not cached)."""
+    offsets = []
+    for frame in frames:
+        data = frame.data
+        if len(data) < _ETHER + 20 or int.from_bytes(data[12:14], "big") != _IPV4:
+            return None
+        udp = _ETHER + (data[_ETHER] & 15) * 4
+        if data[_ETHER + 9] != _UDP or len(data) < udp + 8 + _BOOTP_MIN:
+            return None
+        at = udp + 8 + 4
+        if data[at : at + 4] != xid:
+            return None
+        offsets.append((at, udp + 6))
+    return offsets
+
+
+def _with_xid(data: bytes, at: int, csum_at: int, old: bytes, new: bytes) -> bytes:
+    """`data` with `new` for the xid `old` at `at`, and its UDP checksum at `csum_at`
+    (before `at`) updated incrementally (RFC 1624 eqn. 3: HC' = ~(~HC + ~m + m')).
+    Byte by byte, which mypyc compiles to plain C arithmetic."""
+    checksum = data[csum_at] << 8 | data[csum_at + 1]
+    if not checksum:  # 0: the sender did not checksum (RFC 768), nothing to update
+        return data[:at] + new + data[at + 4 :]
+    total = (
+        (~checksum & 0xFFFF)
+        + (~(old[0] << 8 | old[1]) & 0xFFFF)
+        + (~(old[2] << 8 | old[3]) & 0xFFFF)
+        + (new[0] << 8 | new[1])
+        + (new[2] << 8 | new[3])
+    )
+    while total > 0xFFFF:
+        total = (total & 0xFFFF) + (total >> 16)
+    checksum = ~total & 0xFFFF or 0xFFFF
+    return (
+        data[:csum_at]
+        + bytes((checksum >> 8, checksum & 0xFF))
+        + data[csum_at + 2 : at]
+        + new
+        + data[at + 4 :]
+    )
