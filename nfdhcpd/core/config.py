@@ -218,6 +218,8 @@ def _unquote(raw: str) -> str:
     enclosed in matching single or double quotes, which are not part of it."""
     if not any(q in raw for q in _QUOTES):
         return raw
+    if len(raw) >= 2 and raw[0] == raw[-1] and raw[0] in _QUOTES and raw[0] not in raw[1:-1]:
+        return raw[1:-1]  # one quoted value, commas and all
     items = [item.strip() for item in raw.split(",")]
     return ", ".join(
         item[1:-1] if len(item) >= 2 and item[0] == item[-1] and item[0] in _QUOTES else item

@@ -144,6 +144,11 @@ def test_quoted_values_read_as_configobj_read_them() -> None:
     assert config.warnings == ()
 
 
+def test_one_quoted_value_keeps_its_commas() -> None:
+    config = parse_config('[general]\ntrace = "/var/tmp/a,b.pcap"\n', "/c")
+    assert config.trace == "/var/tmp/a,b.pcap"
+
+
 def test_numeric_user_is_a_uid_as_in_grnet() -> None:
     """GRNET: pwd.getpwuid(int(user)) first. `check` and the start share check_user."""
     nobody = pwd.getpwnam("nobody")
