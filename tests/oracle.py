@@ -149,8 +149,9 @@ def _without_echoes(exe: str, path: Path, findings: list[Finding]) -> list[Findi
 def _experts(node: Any, where: tuple[str, ...]) -> Iterator[tuple[str, tuple[str, ...]]]:
     """(message, where) of every Expert Info item and Malformed mark in a dissection
     tree; `where` holds the names of the enclosing fields and of their siblings, and
-    `dhcp.option.type=N` / `dhcpv6.option.type=N` inside an option's subtree (tshark
-    puts some items next to the option's fields, not under them)."""
+    `dhcp.option.type=N` / `dhcpv6.option.type=N` for the option whose dissection
+    raised it (tshark puts some items next to the option's fields, not under them, and
+    the Malformed layer of an exception after the layer it ended)."""
     if not isinstance(node, list):
         return
     pairs = [item for item in node if isinstance(item, tuple) and len(item) == 2]
@@ -158,6 +159,7 @@ def _experts(node: Any, where: tuple[str, ...]) -> Iterator[tuple[str, tuple[str
     # its subtree (handled below).
     here = (*where, *(f"{k}={v}" if k == "dhcpv6.option.type" else k for k, v in pairs))
     option = None
+    previous: Any = None
     for item in node:
         if not (isinstance(item, tuple) and len(item) == 2):
             yield from _experts(item, here)
@@ -165,14 +167,34 @@ def _experts(node: Any, where: tuple[str, ...]) -> Iterator[tuple[str, tuple[str
         key, value = item
         if key == "dhcp.option.type":
             option = value
+        at = (*here, f"dhcp.option.type={option}") if option is not None else here
         if key == "_ws.expert" and isinstance(value, list):
-            yield str(dict(value).get("_ws.expert.message", "")), here
+            yield str(dict(value).get("_ws.expert.message", "")), at
+        elif key == "_ws.malformed" and isinstance(value, list):
+            yield from _experts(value, (*at, *_last_option(previous)))
         elif key == "_ws.malformed":
-            yield "Malformed Packet", here
+            yield "Malformed Packet", at
         elif key == "dhcp.option.type_tree":
             yield from _experts(value, (*here, f"dhcp.option.type={option}"))
         else:
             yield from _experts(value, here)
+        previous = value
+
+
+def _last_option(layer: Any) -> tuple[str, ...]:
+    """`dhcp.option.type=N` / `dhcpv6.option.type=N` of a layer's last option."""
+    if not isinstance(layer, list):
+        return ()
+    found: tuple[str, ...] = ()
+    for item in layer:
+        if isinstance(item, tuple) and len(item) == 2:
+            key, value = item
+            if key == "dhcp.option.type":
+                found = (f"dhcp.option.type={value}",)
+            elif key == "dhcpv6.option.type_str_tree" and isinstance(value, list):
+                code = dict(p for p in value if isinstance(p, tuple)).get("dhcpv6.option.type")
+                found = (f"dhcpv6.option.type={code}",)
+    return found
 
 
 def check_frames(frames: Sequence[bytes], linktype: int = LINKTYPE_ETHERNET) -> list[Finding]:

@@ -268,6 +268,18 @@ def parse_binding(data: bytes, name: str) -> Binding:
     if eui64 is not None and subnet6 is not None and eui64 not in subnet6:
         raise f.fail("EUI64", f"{eui64} is outside SUBNET6 {subnet6}")
 
+    gateway6 = f.convert("GATEWAY6", IPv6Address, "an IPv6 address")
+    # The router is either in the prefix (advertised with the R flag) or a link-local
+    # address (routed hosting's fe80::1, the RAs' source); any other address could be
+    # neither advertised nor reached.
+    if (
+        gateway6 is not None
+        and subnet6 is not None
+        and gateway6 not in subnet6
+        and not gateway6.is_link_local
+    ):
+        raise f.fail("GATEWAY6", f"{gateway6} is outside SUBNET6 {subnet6} and not link-local")
+
     ip6 = f.convert("IP6", IPv6Address, "an IPv6 address")
     if ip6 is not None and subnet6 is not None and ip6 not in subnet6:
         raise f.fail("IP6", f"{ip6} is outside SUBNET6 {subnet6}")

@@ -16,6 +16,7 @@ CLIENT_PORT = 68
 MAGIC_COOKIE = b"\x63\x82\x53\x63"  # RFC 2131 section 3
 BROADCAST_FLAG = 0x8000  # RFC 2131 section 2, figure 2
 FIXED_LEN = 236
+BOOTP_MIN_LEN = 300
 #: RFC 2131 section 2: every client must accept 576-byte IP datagrams; larger needs option 57.
 MIN_MAX_SIZE = 576
 
@@ -160,7 +161,10 @@ def build_dhcp(
         b"",
         b"",
     )
-    return fixed + MAGIC_COOKIE + options + b"\xff"
+    message = fixed + MAGIC_COOKIE + options + b"\xff"
+    # RFC 1542 2.1: relays and PXE ROMs drop BOOTP messages under 300 octets; pad
+    # with zeros (PAD options) after END, as dnsmasq and Kea do.
+    return message + bytes(max(0, BOOTP_MIN_LEN - len(message)))
 
 
 def encode_option(code: int, value: bytes) -> bytes:

@@ -27,6 +27,8 @@ class MessageType(IntEnum):
     DECLINE = 9
     RECONFIGURE = 10
     INFORMATION_REQUEST = 11
+    RELAY_FORW = 12
+    RELAY_REPL = 13
 
 
 class Option(IntEnum):
@@ -35,6 +37,7 @@ class Option(IntEnum):
     CLIENTID = 1
     SERVERID = 2
     IA_NA = 3
+    IA_TA = 4
     IAADDR = 5
     ORO = 6
     PREFERENCE = 7
@@ -43,6 +46,7 @@ class Option(IntEnum):
     RAPID_COMMIT = 14
     DNS_SERVERS = 23
     DOMAIN_LIST = 24
+    IA_PD = 25  # RFC 8415 21.21
 
 
 class Status(IntEnum):
@@ -53,6 +57,8 @@ class Status(IntEnum):
     NO_ADDRS_AVAIL = 2
     NO_BINDING = 3
     NOT_ON_LINK = 4
+    USE_MULTICAST = 5
+    NO_PREFIX_AVAIL = 6
 
 
 class Dhcp6Message(NamedTuple):
@@ -115,13 +121,19 @@ def encode_status(status: Status, message: str) -> bytes:
     return encode_option(Option.STATUS_CODE, struct.pack("!H", status) + message.encode())
 
 
+def encode_ia_status(code: Option, iaid: bytes, status: Status, message: str) -> bytes:
+    """An IA_NA or IA_PD (same 12-octet head) holding only a status (RFC 8415 21.13)."""
+    return encode_option(code, iaid + bytes(8) + encode_status(status, message))
+
+
 def encode_ia_na(
     iaid: bytes, t1: int, t2: int, addresses: Sequence[tuple[bytes, int, int]]
 ) -> bytes:
     """IA_NA with an IAADDR per (address, preferred, valid), or NoAddrsAvail if none."""
     if not addresses:
-        inner = encode_status(Status.NO_ADDRS_AVAIL, "no IPv6 address in this binding")
-        return encode_option(Option.IA_NA, iaid + bytes(8) + inner)
+        return encode_ia_status(
+            Option.IA_NA, iaid, Status.NO_ADDRS_AVAIL, "no IPv6 address in this binding"
+        )
     iaaddrs = b"".join(
         encode_option(Option.IAADDR, address + struct.pack("!II", preferred, valid))
         for address, preferred, valid in addresses

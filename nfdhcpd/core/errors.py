@@ -1,4 +1,4 @@
-"""The three kinds of bad input, each naming where it was wrong.
+"""The kinds of bad input, each naming where it was wrong.
 
 Any other exception raised by the core is a bug, not bad input.
 """
@@ -14,6 +14,12 @@ class MalformedPacket(ValueError):
         self.field = field
         self.offset = offset
         self.reason = reason
+
+
+class BadChecksum(MalformedPacket):
+    """A UDP or ICMPv6 checksum that does not verify (RFC 1122 4.1.3.4, RFC 4861
+    6.1.1 and 7.1.1, RFC 8200 8.1): the packet was damaged, it is silently dropped.
+    NFQUEUE hands packets over before the kernel's UDP or ICMPv6 layer checks them."""
 
 
 class BindingError(ValueError):

@@ -10,7 +10,7 @@ import struct
 from enum import IntEnum
 from typing import NamedTuple
 
-from .errors import MalformedPacket
+from .errors import BadChecksum, MalformedPacket
 from .wire import checksum
 
 
@@ -59,10 +59,14 @@ def parse_udp4(packet: bytes) -> Udp4:
         raise MalformedPacket("ipv4.protocol", 9, f"protocol {proto}, expected UDP")
     if total - ihl < 8:
         raise MalformedPacket("udp.header", ihl, f"{total - ihl} bytes, need 8")
-    sport, dport, ulen, _ucsum = _UDP.unpack_from(packet, ihl)
+    sport, dport, ulen, ucsum = _UDP.unpack_from(packet, ihl)
     if ulen < 8 or ulen > total - ihl:
         raise MalformedPacket("udp.length", ihl + 4, f"length {ulen}, have {total - ihl}")
-    return Udp4(src, dst, sport, dport, packet[ihl + 8 : ihl + ulen])
+    segment = packet[ihl : ihl + ulen]
+    # RFC 768: zero means the sender computed none; any other value must verify.
+    if ucsum and checksum(src + dst + struct.pack("!xBH", IPProto.UDP, ulen) + segment):
+        raise BadChecksum("udp.checksum", ihl + 6, f"{ucsum:#06x} does not verify")
+    return Udp4(src, dst, sport, dport, segment[8:])
 
 
 def build_udp4(src: bytes, dst: bytes, sport: int, dport: int, payload: bytes) -> bytes:
@@ -126,9 +130,12 @@ def parse_udp6(ip: Ip6) -> tuple[int, int, bytes]:
         raise MalformedPacket("ipv6.next_header", 6, f"{ip.next_header}, expected UDP")
     if len(ip.payload) < 8:
         raise MalformedPacket("udp.header", 40, f"{len(ip.payload)} bytes, need 8")
-    sport, dport, ulen, _ = _UDP.unpack_from(ip.payload)
+    sport, dport, ulen, ucsum = _UDP.unpack_from(ip.payload)
     if ulen < 8 or ulen > len(ip.payload):
         raise MalformedPacket("udp.length", 44, f"length {ulen}, have {len(ip.payload)}")
+    # RFC 8200 8.1: the checksum is mandatory over IPv6; zero is discarded too.
+    if ucsum == 0 or upper_checksum6(ip.src, ip.dst, IPProto.UDP, ip.payload[:ulen]):
+        raise BadChecksum("udp.checksum", 46, f"{ucsum:#06x} does not verify")
     return sport, dport, ip.payload[8:ulen]
 
 

@@ -9,8 +9,8 @@ from enum import IntEnum
 from ipaddress import IPv6Address, IPv6Network
 from typing import NamedTuple
 
-from .errors import MalformedPacket
-from .frames import Ip6, IPProto
+from .errors import BadChecksum, MalformedPacket
+from .frames import Ip6, IPProto, upper_checksum6
 from .wire import encode_domain_list
 
 ALL_NODES = IPv6Address("ff02::1").packed
@@ -76,12 +76,20 @@ def _icmp(ip: Ip6, expected: IcmpType, fixed: int) -> bytes:
     return message
 
 
+def _verify(ip: Ip6) -> None:
+    """RFC 4861 6.1.1 and 7.1.1: 'ICMP Checksum is valid' (checked once the message
+    parsed, so a malformed one is reported for what is wrong with it)."""
+    if upper_checksum6(ip.src, ip.dst, IPProto.ICMPV6, ip.payload):
+        raise BadChecksum("icmpv6.checksum", 42, "does not verify")
+
+
 def parse_rs(ip: Ip6) -> Solicitation:
     """RFC 4861 section 6.1.1 validity checks, then the options."""
     message = _icmp(ip, IcmpType.ROUTER_SOLICITATION, 8)
     options = _pull_options(message[8:], 48)
     if ip.src == UNSPECIFIED and NdOption.SOURCE_LLADDR in options:
         raise MalformedPacket("nd.option1", 48, "source link-layer option from ::")
+    _verify(ip)
     return Solicitation(ip.src, ip.dst, b"", options)
 
 
@@ -97,6 +105,7 @@ def parse_ns(ip: Ip6) -> Solicitation:
             raise MalformedPacket("ipv6.dst", 24, "DAD not sent to a solicited-node address")
         if NdOption.SOURCE_LLADDR in options:
             raise MalformedPacket("nd.option1", 64, "source link-layer option from ::")
+    _verify(ip)
     return Solicitation(ip.src, ip.dst, target, options)
 
 

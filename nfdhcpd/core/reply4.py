@@ -18,6 +18,8 @@ from .wire import BROADCAST_MAC, encode_domain_list, mac_text
 _ZERO4 = b"\0\0\0\0"
 _BROADCAST4 = b"\xff\xff\xff\xff"
 _DEFAULT = IPv4Network("0.0.0.0/0")
+_ANY = IPv4Address(0)
+_LIMITED_BROADCAST = IPv4Address("255.255.255.255")
 
 
 class _Kit:
@@ -162,6 +164,7 @@ def _request(x: _Exchange) -> Decision:
     options = x.request.options
     server_id = options.get(Option.SERVER_ID)
     requested = options.get(Option.REQUESTED_IP)
+    renewing = x.request.ciaddr != _ZERO4
     if server_id is not None:
         if server_id != x.kit.server_id:
             return Decision(
@@ -169,19 +172,29 @@ def _request(x: _Exchange) -> Decision:
                 "other-server",
                 f"{x.who()}: SELECTING server {_ip_text(server_id)}, not us",
             )
-        if requested is None:
+        if requested is not None:
+            state, asked = "SELECTING", requested
+        elif renewing:
+            # Our server-id and ciaddr without option 50: a renewal that names the
+            # server, as some clients send it; dnsmasq ACKs it too.
+            state, asked = "RENEWING", x.request.ciaddr
+        else:
             raise MalformedPacket("options.option50", 240, "SELECTING without requested IP")
-        state, asked = "SELECTING", requested
-    elif x.request.ciaddr != _ZERO4:
+    elif requested is not None:
+        # INIT-REBOOT: option 50 is the client's notion of its address, whatever a
+        # stale ciaddr (which 4.3.2 says MUST be zero here) holds.
+        state, asked = "INIT-REBOOT", requested
+    elif renewing:
         rebinding = x.dst_ip == _BROADCAST4
         state, asked = ("REBINDING" if rebinding else "RENEWING"), x.request.ciaddr
-    elif requested is not None:
-        state, asked = "INIT-REBOOT", requested
     else:
         raise MalformedPacket("options.option50", 240, "REQUEST without address or server-id")
+    # Only a renewing or rebinding client holds ciaddr (4.3.2): a stale one is ignored.
+    renewal = state in ("RENEWING", "REBINDING")
     if asked == x.kit.ip:
-        return _reply(x, MessageType.ACK, f"{state}: ACK {x.kit.ip_text}")
-    return _reply(x, MessageType.NAK, f"{state}: NAK {_ip_text(asked)}, binding is {x.kit.ip_text}")
+        return _reply(x, MessageType.ACK, f"{state}: ACK {x.kit.ip_text}", renewal=renewal)
+    what = f"{state}: NAK {_ip_text(asked)}, binding is {x.kit.ip_text}"
+    return _reply(x, MessageType.NAK, what, renewal=renewal)
 
 
 def _inform(x: _Exchange) -> Decision:
@@ -189,8 +202,13 @@ def _inform(x: _Exchange) -> Decision:
 
 
 def _decline(x: _Exchange) -> Decision:
+    """RFC 2131 4.3.3: option 50 holds the address the client found in use."""
+    declined = x.request.options.get(Option.REQUESTED_IP)
+    what = _ip_text(declined) if declined is not None else "an address it did not name"
     return Decision(
-        Verdict.DROP, "decline", f"{x.who()}: address conflict, the VM declined {x.kit.ip_text}"
+        Verdict.DROP,
+        "decline",
+        f"{x.who()}: address conflict, the VM declined {what} (binding is {x.kit.ip_text})",
     )
 
 
@@ -207,8 +225,9 @@ _HANDLERS: dict[int, Callable[[_Exchange], Decision]] = {
 }
 
 
-def _reply(x: _Exchange, mtype: MessageType, what: str) -> Decision:
-    """Build the reply and address it as RFC 2131 section 4.1 says."""
+def _reply(x: _Exchange, mtype: MessageType, what: str, *, renewal: bool = True) -> Decision:
+    """Build the reply and address it as RFC 2131 section 4.1 says; without `renewal`
+    the request's ciaddr is not the client's (a stale one in an INIT-REBOOT)."""
     request, inbound = x.request, x.inbound
     if inbound.ifmac is None:
         return Decision(Verdict.DROP, "no-ifmac", f"{x.who()}: MAC of {inbound.indev} unknown")
@@ -216,16 +235,24 @@ def _reply(x: _Exchange, mtype: MessageType, what: str) -> Decision:
     nak = mtype == MessageType.NAK
     # RFC 2131 table 3: yiaddr/ciaddr per reply type.
     yiaddr = _ZERO4 if nak or informing else x.kit.ip
-    ciaddr = request.ciaddr if mtype == MessageType.ACK else _ZERO4
+    ciaddr = request.ciaddr if mtype == MessageType.ACK and renewal else _ZERO4
     flags = request.flags
     l2_unicast = inbound.hwsrc or request.client_mac
+    also: tuple[bytes, bytes] | None = None  # a second (IP, MAC) destination
     if request.giaddr != _ZERO4:
         # Through a relay: to its address at the server port; a NAK asks it to broadcast.
         dst_ip, dport, dst_mac = request.giaddr, dhcp4.SERVER_PORT, l2_unicast
         if nak:
             flags |= BROADCAST_FLAG
         to = "relay"
-    elif nak or (ciaddr == _ZERO4 and (flags & BROADCAST_FLAG or yiaddr == _ZERO4)):
+    elif nak:
+        dst_ip, dport, dst_mac, to = _BROADCAST4, dhcp4.CLIENT_PORT, BROADCAST_MAC, "broadcast"
+        if renewal and request.ciaddr != _ZERO4:
+            # 4.1 broadcasts NAKs, but a RENEWING client may listen on its address only
+            # (systemd-networkd binds its renewal socket to it): to ciaddr too, as Kea.
+            also = (request.ciaddr, l2_unicast)
+            to = f"ciaddr {_ip_text(request.ciaddr)} and to broadcast"
+    elif ciaddr == _ZERO4 and (flags & BROADCAST_FLAG or yiaddr == _ZERO4):
         dst_ip, dport, dst_mac, to = _BROADCAST4, dhcp4.CLIENT_PORT, BROADCAST_MAC, "broadcast"
     elif ciaddr != _ZERO4:
         dst_ip, dport, dst_mac, to = ciaddr, dhcp4.CLIENT_PORT, l2_unicast, "ciaddr"
@@ -233,14 +260,23 @@ def _reply(x: _Exchange, mtype: MessageType, what: str) -> Decision:
         dst_ip, dport, dst_mac, to = yiaddr, dhcp4.CLIENT_PORT, l2_unicast, "unicast"
     options = _encode_reply_options(x, mtype, lease=not (nak or informing))
     payload = dhcp4.build_dhcp(request, yiaddr=yiaddr, ciaddr=ciaddr, flags=flags, options=options)
-    packet = build_udp4(x.kit.server_id, dst_ip, dhcp4.SERVER_PORT, dport, payload)
-    frame = build_ether(dst_mac, inbound.ifmac, EtherType.IPV4, packet)
+    ifmac = inbound.ifmac
+    frames = [_frame(x, ifmac, dst_ip, dport, dst_mac, payload)]
+    if also is not None:
+        frames.insert(0, _frame(x, ifmac, also[0], dport, also[1], payload))
     return Decision(
         Verdict.DROP,
         mtype.name.lower(),
         f"{x.who()}: {what} to {to} {_ip_text(dst_ip)} via {inbound.tap}",
-        (Frame(inbound.tap, frame),),
+        tuple(frames),
     )
+
+
+def _frame(
+    x: _Exchange, ifmac: bytes, dst_ip: bytes, dport: int, dst_mac: bytes, payload: bytes
+) -> Frame:
+    packet = build_udp4(x.kit.server_id, dst_ip, dhcp4.SERVER_PORT, dport, payload)
+    return Frame(x.inbound.tap, build_ether(dst_mac, ifmac, EtherType.IPV4, packet))
 
 
 def _encode_reply_options(x: _Exchange, mtype: MessageType, *, lease: bool) -> bytes:
@@ -255,7 +291,8 @@ def _encode_reply_options(x: _Exchange, mtype: MessageType, *, lease: bool) -> b
     if client_id is not None:
         head += dhcp4.encode_option(Option.CLIENT_ID, client_id)  # RFC 6842 section 3
     if mtype == MessageType.NAK:
-        return head
+        # RFC 2131 table 3 and RFC 2132 9.9: a NAK SHOULD say why.
+        return head + _NAK_MESSAGE
     if lease:
         head += kit.lease
     limit = min(dhcp4.max_message_size(x.request), kit.binding.mtu or 1500)
@@ -264,13 +301,20 @@ def _encode_reply_options(x: _Exchange, mtype: MessageType, *, lease: bool) -> b
 
 
 _MESSAGE_TYPE = {t: dhcp4.encode_option(Option.MESSAGE_TYPE, bytes((t,))) for t in MessageType}
+_NAK_MESSAGE = dhcp4.encode_option(
+    Option.MESSAGE, b"requested address is not this VM's address: restart with DISCOVER"
+)
 
 
 def _binding_options(
     binding: Binding, subnet: IPv4Network, config: Config
 ) -> Iterator[tuple[int, bytes]]:
     yield Option.SUBNET_MASK, subnet.netmask.packed
-    yield Option.BROADCAST, subnet.broadcast_address.packed
+    # RFC 3021 2.2: a /31 (or /32) has no directed broadcast, the limited one is used.
+    # Said explicitly: left out, ISC dhclient computes it from the mask (the peer on a
+    # /31) and then cannot route through that peer.
+    broadcast = subnet.broadcast_address if subnet.prefixlen < 31 else _LIMITED_BROADCAST
+    yield Option.BROADCAST, broadcast.packed
     gateway = None if binding.private else binding.gateway
     if gateway is not None:
         yield Option.ROUTER, gateway.packed
@@ -302,16 +346,22 @@ def _classless_routes(
     """Option 121 when there are explicit routes or the gateway is off-subnet.
 
     RFC 3442 section 2: a client that uses option 121 ignores option 3, so the
-    default route must be repeated here; an off-subnet gateway first needs an
-    on-link host route (router 0.0.0.0) to be reachable at all.
+    default route must be repeated here. An off-subnet router needs an on-link host
+    route (router 0.0.0.0) to be reachable at all, and clients install the routes in
+    option order, skipping those whose router is unreachable (Debian's rfc3442 hook):
+    so on-link host routes first, then the routes through them, the default last.
     """
     off_link = gateway is not None and gateway not in subnet
     if not binding.routes and not off_link:
         return []
-    routes = list(binding.routes)
+    on_link = [r for r in binding.routes if r.router == _ANY]
+    routers = [r.router for r in binding.routes] + ([gateway] if gateway is not None else [])
+    for router in dict.fromkeys(routers):
+        host = Route(IPv4Network(f"{router}/32"), _ANY)
+        if router != _ANY and router not in subnet and host not in on_link:
+            on_link.append(host)
+    routes = on_link + [r for r in binding.routes if r.router != _ANY]
     if gateway is not None:
-        if off_link:
-            routes.append(Route(IPv4Network(f"{gateway}/32"), IPv4Address(0)))
         routes.append(Route(_DEFAULT, gateway))
     return routes
 

@@ -27,11 +27,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
-from . import reply4, reply6
+from . import reply4, reply6, reply_dhcp6
 from .binding import Binding
 from .config import Config
 from .decision import Decision, Frame, Inbound, Verdict
-from .errors import MalformedPacket
+from .errors import BadChecksum, MalformedPacket
 from .wire import mac_text
 
 __all__ = ["Decision", "Frame", "Inbound", "Verdict", "handle"]
@@ -64,6 +64,8 @@ def handle(inbound: Inbound, table: Mapping[str, Binding], config: Config) -> De
         )
     try:
         return service(inbound, binding, config)
+    except BadChecksum as exc:
+        return Decision(Verdict.DROP, "bad-checksum", f"{inbound.tap}: {exc}")
     except MalformedPacket as exc:
         return Decision(Verdict.DROP, "malformed", f"{inbound.tap}: malformed: {exc}")
 
@@ -87,7 +89,7 @@ def _service(queue: int, config: Config) -> Service | None:
         services6: dict[int, Service] = {
             config.rs_queue: reply6.serve_rs,
             config.ns_queue: reply6.serve_ns,
-            config.dhcpv6_queue: reply6.serve_dhcp6,
+            config.dhcpv6_queue: reply_dhcp6.serve_dhcp6,
         }
         return services6.get(queue)
     return None

@@ -48,7 +48,6 @@ def test_4_3_1_discover_gets_offer_of_the_binding_address(site: Site) -> None:
     assert "lease_time" in opts
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11 defect 7: REQUEST without option 50 dropped")
 def test_4_3_2_renewing_request_with_server_id_and_no_requested_ip_is_acked(site: Site) -> None:
     """4.3.2 RENEWING: ciaddr holds the address. Some clients also name the server (as
     in SELECTING) but leave option 50 out; dnsmasq ACKs that as a renewal."""
@@ -67,7 +66,6 @@ def test_4_3_2_renewing_request_with_server_id_and_no_requested_ip_is_acked(site
     assert reply[IP].dst == g.ip, "a renewal's ACK goes to ciaddr (4.1)"
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11 defect 7: judged by ciaddr as REBINDING")
 def test_4_3_2_init_reboot_judges_requested_ip_even_with_ciaddr_set(site: Site) -> None:
     """4.3.2 INIT-REBOOT: option 50 is the client's notion of its address and no server
     identifier is sent. A client that also fills ciaddr (against 'MUST be zero') with a
@@ -79,7 +77,6 @@ def test_4_3_2_init_reboot_judges_requested_ip_even_with_ciaddr_set(site: Site) 
     assert reply[BOOTP].yiaddr == g.ip
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11 defect 7: judged by ciaddr as REBINDING")
 def test_4_3_2_init_reboot_wrong_requested_ip_is_naked_even_with_ciaddr_right(site: Site) -> None:
     """4.3.2 INIT-REBOOT: '...the server SHOULD send a DHCPNAK message to the client if
     the requested IP address is incorrect'; ciaddr does not override option 50."""
@@ -105,7 +102,6 @@ def test_4_3_2_selecting_request_for_another_server_is_ignored(site: Site) -> No
     assert g.ask4(request) == []
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11 defect 9: the NAK is broadcast only")
 def test_4_1_nak_to_a_renewing_client_reaches_its_ciaddr(site: Site) -> None:
     """4.1 broadcasts NAKs when giaddr is zero, but a RENEWING client (4.4.5) talks
     unicast from ciaddr and may listen there only (systemd-networkd binds its renewal
@@ -131,7 +127,6 @@ def test_4_1_nak_is_broadcast_when_giaddr_is_zero(site: Site) -> None:
     assert (reply[IP].dst, reply[Ether].dst) == (BCAST, BCAST_MAC)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11 defect 8: NAK without option 56")
 def test_table_3_nak_carries_a_message(site: Site) -> None:
     """Table 3: a DHCPNAK SHOULD carry option 56 (RFC 2132 9.9) saying why."""
     g = guest(site, v6=False)
@@ -141,7 +136,6 @@ def test_table_3_nak_carries_a_message(site: Site) -> None:
     assert message, options4(reply)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11 defect 8: replies shorter than 300 bytes")
 @pytest.mark.parametrize("kind", ["nak", "inform"])
 def test_rfc1542_2_1_replies_are_at_least_300_bytes_of_bootp(site: Site, kind: str) -> None:
     """RFC 1542 2.1 (kept by RFC 2131 1.5 for BOOTP relays): a BOOTP message is at least
@@ -155,7 +149,6 @@ def test_rfc1542_2_1_replies_are_at_least_300_bytes_of_bootp(site: Site, kind: s
     assert len(bytes(reply[BOOTP])) >= 300
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11 defect 10: DECLINE logs the binding's IP")
 def test_4_3_3_decline_is_logged_with_the_declined_address(site: Site) -> None:
     """4.3.3: the client puts the address it found in use in option 50; the log must
     name that address so the admin can find the conflict."""
@@ -168,7 +161,6 @@ def test_4_3_3_decline_is_logged_with_the_declined_address(site: Site) -> None:
     g.wait_log("DECLINE.*" + re.escape(declined))
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11 defect 4: inbound checksums not verified")
 def test_rfc1122_4_1_3_4_bad_udp_checksum_is_discarded_and_counted(site: Site) -> None:
     """RFC 1122 4.1.3.4: 'If a UDP datagram is received with a checksum that is non-zero
     and invalid, UDP MUST silently discard the datagram.' NFQUEUE hands us the packet
@@ -245,7 +237,6 @@ def test_4_3_1_real_systemd_networkd_takes_the_lease(renewing: Site) -> None:
     assert routes[0]["gateway"] == g.binding.gateway
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11 defect 9: NAK to a RENEWING client broadcast")
 def test_4_4_5_real_systemd_networkd_learns_a_changed_address_at_renewal(
     renewing: Site,
 ) -> None:

@@ -51,7 +51,6 @@ def test_9_8_parameter_request_list_order_is_honoured(site: Site) -> None:
     assert listed == wanted, codes
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11 defect 8: NAK without option 56")
 def test_9_9_message_option_in_nak(site: Site) -> None:
     """9.9: 'a server uses this option to provide an error message to a DHCP client in
     a DHCPNAK message'; NVT ASCII, at least one octet."""

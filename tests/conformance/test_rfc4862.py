@@ -52,7 +52,6 @@ def test_5_5_3_kernel_forms_the_eui64_address_and_default_route(site: Site) -> N
     assert [r.gateway for r in routes] == [g.router_link_local]
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11 defect 1: PIO carries fe80::1")
 def test_5_5_3_kernel_slaac_with_a_link_local_gateway6(site: Site) -> None:
     """Routed hosting's GATEWAY6=fe80::1: the VM's kernel forms its global address in
     SUBNET6 and routes by default via fe80::1 (the router's link-local, 6.3.4 of

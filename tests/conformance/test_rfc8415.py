@@ -102,7 +102,10 @@ def server_id(g: Guest) -> Any:
 def test_18_3_1_solicit_gets_an_advertise_with_the_binding_address(site: Site) -> None:
     """18.3.1 / 18.3.9: an Advertise echoing the transaction id and the client's DUID,
     with the server's DUID and the binding's address in the IA_NA."""
-    g = guest(site, extra={"IP6": "2001:db8:aa::77", "SUBNET6": "2001:db8:aa::/64"})
+    g = guest(
+        site,
+        extra={"IP6": "2001:db8:aa::77", "SUBNET6": "2001:db8:aa::/64", "GATEWAY6": "fe80::1"},
+    )
     reply = ask6(g, DHCP6_Solicit(trid=0x1234), client_id(g), DHCP6OptIA_NA(iaid=7))
     assert isinstance(reply[UDP].payload, DHCP6_Advertise) and reply.trid == 0x1234
     assert reply[DHCP6OptClientId].duid == g.client_duid()
@@ -115,7 +118,10 @@ def test_18_3_1_solicit_gets_an_advertise_with_the_binding_address(site: Site) -
 
 def test_18_3_1_rapid_commit_gets_a_reply(site: Site) -> None:
     """18.3.1: with Rapid Commit the server commits at once: a Reply with Rapid Commit."""
-    g = guest(site, extra={"IP6": "2001:db8:ab::77", "SUBNET6": "2001:db8:ab::/64"})
+    g = guest(
+        site,
+        extra={"IP6": "2001:db8:ab::77", "SUBNET6": "2001:db8:ab::/64", "GATEWAY6": "fe80::1"},
+    )
     reply = ask6(
         g, DHCP6_Solicit(trid=3), client_id(g), DHCP6OptIA_NA(iaid=1), DHCP6OptRapidCommit()
     )
@@ -133,7 +139,6 @@ def test_18_3_6_information_request_gets_dns_servers_and_search_list(site: Site)
     assert not ias(reply)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11 defect 5: answered")
 def test_16_12_information_request_with_an_ia_option_is_discarded(site: Site) -> None:
     """16.12: 'Servers MUST discard any received Information-request message that ...
     includes an IA option.'"""
@@ -141,7 +146,6 @@ def test_16_12_information_request_with_an_ia_option_is_discarded(site: Site) ->
     assert ask6(g, DHCP6_InfoRequest(trid=6), client_id(g), DHCP6OptIA_NA(iaid=1)) is None
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11 defect 5: answered")
 @pytest.mark.parametrize(
     "message", [DHCP6_Solicit, DHCP6_Confirm, DHCP6_Rebind, DHCP6_InfoRequest], ids=str
 )
@@ -159,7 +163,6 @@ def test_16_unicast_solicit_confirm_rebind_information_request_is_discarded(
     assert ask6(g, message(trid=9), *options, dst=str(g.router_link_local)) is None
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11 defect 5: unicast processed")
 @pytest.mark.parametrize(
     "message", [DHCP6_Request, DHCP6_Renew, DHCP6_Release, DHCP6_Decline], ids=str
 )
@@ -182,7 +185,6 @@ def test_18_4_unicast_without_server_unicast_option_gets_use_multicast(
     assert kinds == ["DHCP6OptClientId", "DHCP6OptServerId", "DHCP6OptStatusCode"]
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11 defect 5: Advertise with no IA, no status")
 def test_18_3_9_solicit_with_only_ia_pd_gets_no_prefix_avail(site: Site) -> None:
     """18.3.9: the server delegates no prefixes: an IA_PD asked for is returned with
     a Status Code of NoPrefixAvail (RFC 8415 21.22)."""
@@ -194,7 +196,6 @@ def test_18_3_9_solicit_with_only_ia_pd_gets_no_prefix_avail(site: Site) -> None
     assert (pd.iaid, codes) == (3, [NO_PREFIX_AVAIL])
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11 defect 5: Advertise with no IA, no status")
 def test_18_3_9_solicit_with_only_ia_ta_gets_no_addrs_avail(site: Site) -> None:
     """18.3.9: 'If the server will not assign any addresses to any IAs in a subsequent
     Request from the client, the server MUST send an Advertise message to the client
@@ -207,7 +208,6 @@ def test_18_3_9_solicit_with_only_ia_ta_gets_no_addrs_avail(site: Site) -> None:
     assert not ias(reply, DHCP6OptIA_TA)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11 defect 5: NoAddrsAvail inside the IA_NA")
 def test_18_3_9_binding_without_an_address_gets_top_level_no_addrs_avail(site: Site) -> None:
     """18.3.9, same clause: a binding whose SUBNET6 is no /64 and names no IP6 has no
     address to give; the status goes at the top level with no IA and no Preference
@@ -219,7 +219,6 @@ def test_18_3_9_binding_without_an_address_gets_top_level_no_addrs_avail(site: S
     assert not ias(reply) and DHCP6OptPref not in reply
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11 defect 5: off-link hint given lifetime 0")
 def test_18_3_2_request_with_an_off_link_address_gets_not_on_link(site: Site) -> None:
     """18.3.2: 'If the server finds that the prefix on one or more IP addresses in any
     IA in the message from the client is not appropriate for the link to which the
@@ -248,7 +247,6 @@ def test_18_3_4_renew_with_an_off_link_address_gets_it_back_with_lifetime_0(
     assert (OFF_LINK, 0, 0) in ia_addresses(ia)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11 defect 5: IA_NAs past the fourth dropped")
 def test_18_3_9_every_ia_na_gets_an_answer(site: Site) -> None:
     """18.3.9 / 18.3.2: the server answers each IA: the binding's one address goes in
     the first, the others get NoAddrsAvail (an address sits in one IA only, 6.2)."""
@@ -271,7 +269,6 @@ def test_18_3_3_confirm_says_whether_the_addresses_are_on_link(site: Site) -> No
     assert top_status(ask6(g, DHCP6_Confirm(trid=19), client_id(g), off_link)) == NOT_ON_LINK
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11 defect 10: Relay-forw counted as malformed")
 def test_19_relay_forward_from_a_vm_is_not_answered_but_counted(site: Site) -> None:
     """19 / 20: a VM has no business relaying (the TAP's only client is the VM): a
     Relay-forward is not answered, and counted as what it is, not as malformed."""
@@ -285,7 +282,6 @@ def test_19_relay_forward_from_a_vm_is_not_answered_but_counted(site: Site) -> N
     assert after.get("malformed", 0) == before.get("malformed", 0)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11 defect 4: inbound checksums not verified")
 def test_rfc8200_8_1_bad_udp_checksum_is_discarded_and_counted(site: Site) -> None:
     """RFC 8200 8.1: the UDP checksum is mandatory over IPv6; a datagram whose checksum
     is wrong is discarded (RFC 1122 4.1.3.4), here with a `bad-checksum` count."""
@@ -296,7 +292,6 @@ def test_rfc8200_8_1_bad_udp_checksum_is_discarded_and_counted(site: Site) -> No
     assert site.daemon.counters().get("bad-checksum", 0) == before + 1
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11 defect 4: inbound checksums not verified")
 def test_rfc8200_8_1_zero_udp_checksum_is_discarded(site: Site) -> None:
     """RFC 8200 8.1: 'IPv6 receivers MUST discard UDP packets containing a zero
     checksum.'"""

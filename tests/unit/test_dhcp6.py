@@ -264,9 +264,10 @@ def test_build_and_parse_round_trip() -> None:
 
 
 def test_enum_values_are_rfc8415() -> None:
-    assert [m.value for m in MessageType] == list(range(1, 12))
+    assert [m.value for m in MessageType] == list(range(1, 14))
     assert (Option.DNS_SERVERS, Option.DOMAIN_LIST, Option.RAPID_COMMIT) == (23, 24, 14)
-    assert [s.value for s in Status] == [0, 1, 2, 3, 4]
+    assert (Option.IA_TA, Option.IA_PD) == (4, 25)
+    assert [s.value for s in Status] == [0, 1, 2, 3, 4, 5, 6]
 
 
 # --- properties --------------------------------------------------------------------

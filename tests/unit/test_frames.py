@@ -59,6 +59,7 @@ def test_parse_udp4_ignores_link_padding() -> None:
 def test_parse_udp4_udp_length_bounds_the_payload() -> None:
     packet = bytearray(udp_packet(b"abcdef"))
     struct.pack_into("!H", packet, 24, 8 + 3)  # UDP length says 3 payload bytes
+    struct.pack_into("!H", packet, 26, 0)  # RFC 768: no checksum computed
     assert parse_udp4(bytes(packet)).payload == b"abc"
 
 

@@ -111,8 +111,11 @@ def test_parse_udp6_fields() -> None:
 
 
 def test_parse_udp6_udp_length_bounds_the_payload() -> None:
-    packet = _patched(udp6_packet(b"abcdef"), 44, "!H", 8 + 2)
-    assert parse_udp6(parse_ipv6(packet)) == (546, 547, b"ab")
+    packet = _patched(_patched(udp6_packet(b"abcdef"), 44, "!H", 8 + 2), 46, "!H", 0)
+    ip = parse_ipv6(packet)
+    # The checksum covers the UDP length's bytes only (RFC 8200 8.1).
+    csum = upper_checksum6(ip.src, ip.dst, 17, ip.payload[:10])
+    assert parse_udp6(parse_ipv6(_patched(packet, 46, "!H", csum))) == (546, 547, b"ab")
 
 
 BAD_UDP6 = {

@@ -29,7 +29,7 @@ from scapy.utils6 import in6_getnsma, in6_getnsmac, in6_mactoifaceid
 
 from nfdhcpd.core import ndp
 from nfdhcpd.core.errors import MalformedPacket
-from nfdhcpd.core.frames import Ip6, IPProto, build_icmp6, parse_ipv6
+from nfdhcpd.core.frames import Ip6, IPProto, build_icmp6, parse_ipv6, upper_checksum6
 from nfdhcpd.core.ndp import NdOption, Prefix
 
 from .conftest import (
@@ -216,11 +216,17 @@ def test_every_prefix_parses_or_is_malformed(parse: Any, packet: bytes) -> None:
 
 @pytest.mark.parametrize(("parse", "packet"), SOLICITATIONS.values(), ids=SOLICITATIONS.keys())
 def test_every_cut_of_the_icmpv6_message(parse: Any, packet: bytes) -> None:
-    """Truncated inside a consistent IPv6 header: only cuts at an option boundary parse."""
+    """Truncated inside a consistent IPv6 header (checksum recomputed for the cut):
+    only cuts at an option boundary parse."""
     full = parse_ipv6(packet)
     fixed = 8 if parse is ndp.parse_rs else 24
     for cut in range(len(full.payload)):
-        ip = Ip6(full.src, full.dst, full.next_header, 255, full.payload[:cut])
+        message = bytearray(full.payload[:cut])
+        if cut >= 4:
+            message[2:4] = b"\0\0"
+            csum = upper_checksum6(full.src, full.dst, IPProto.ICMPV6, bytes(message))
+            message[2:4] = csum.to_bytes(2, "big")
+        ip = Ip6(full.src, full.dst, full.next_header, 255, bytes(message))
         if cut >= fixed and (cut - fixed) % 8 == 0:
             assert parse(ip).src == full.src
         else:

@@ -73,6 +73,16 @@ def test_findings_inside_an_echoed_client_identifier_are_the_clients() -> None:
     )
     assert oracle.check_frames([fuzzed]) == []
     assert oracle.check_frames([fuzzed[:-20]]) != []
+    # An identifier too short for its type: tshark's exception ends the dissection in
+    # option 61, and its Malformed layer follows the DHCP layer.
+    short = bytes(
+        Ether(dst="aa:6b:39:22:33:44", src="02:00:00:00:00:fe")
+        / IP(src="192.0.2.1", dst="192.0.2.100")
+        / UDP(sport=67, dport=68)
+        / BOOTP(op=2, yiaddr="192.0.2.100", chaddr=bytes.fromhex("aa6b39223344"))
+        / DHCP(options=[("message-type", "ack"), ("client_id", b"\xff\xb1\x40"), "end"])
+    )
+    assert oracle.check_frames([short]) == []
 
 
 def test_findings_inside_an_echoed_dhcpv6_client_identifier_are_the_clients() -> None:

@@ -42,6 +42,7 @@ from .conftest import (
     Reply,
     addresses,
     all_codes,
+    decode_frame,
     decode_reply,
     decode_routes,
     decode_search,
@@ -260,7 +261,7 @@ def test_selecting_another_address_gets_nak() -> None:
     reply = decode_reply(decision)
     assert reply.msg_type == 6
     assert (reply.bootp.yiaddr, reply.bootp.ciaddr) == (ZERO, ZERO)
-    assert reply.codes == [53, 54]
+    assert reply.codes == [53, 54, 56]  # RFC 2132 9.9: a NAK says why
     assert reply.ip.dst == BCAST and reply.pkt.dst == BCAST_MAC
 
 
@@ -309,12 +310,24 @@ def test_renewing_ack_unicast_to_ciaddr() -> None:
     assert u32(reply.option(51)) == 604800
 
 
-def test_renewing_wrong_address_nak() -> None:
+def naks(decision: Decision) -> list[Reply]:
+    """The frames of a NAK to a client with ciaddr: to ciaddr, then broadcast."""
+    assert decision.event == "nak" and decision.verdict is Verdict.DROP
+    assert all(frame.ifname == TAP for frame in decision.frames)
+    return [decode_frame(frame.data) for frame in decision.frames]
+
+
+def test_renewing_wrong_address_nak_to_ciaddr_and_broadcast() -> None:
+    """RFC 2131 4.1 broadcasts a NAK; a RENEWING client may listen on ciaddr only
+    (systemd-networkd), so it goes there too, as Kea sends it."""
     decision = ask("request", ciaddr=OTHER_IP, src=OTHER_IP, dst=SERVER_IP)
-    assert decision.event == "nak" and "RENEWING" in decision.reason
-    reply = decode_reply(decision)
-    assert (reply.bootp.ciaddr, reply.bootp.yiaddr) == (ZERO, ZERO)
-    assert (reply.ip.dst, reply.pkt.dst) == (BCAST, BCAST_MAC)
+    assert "RENEWING" in decision.reason
+    unicast, broadcast = naks(decision)
+    for reply in (unicast, broadcast):
+        assert (reply.bootp.ciaddr, reply.bootp.yiaddr, reply.msg_type) == (ZERO, ZERO, 6)
+        assert reply.udp.dport == 68
+    assert (unicast.ip.dst, unicast.pkt.dst) == (OTHER_IP, VM_MAC_TEXT)
+    assert (broadcast.ip.dst, broadcast.pkt.dst) == (BCAST, BCAST_MAC)
 
 
 def test_rebinding_ack() -> None:
@@ -326,8 +339,52 @@ def test_rebinding_ack() -> None:
 
 def test_rebinding_nak() -> None:
     decision = ask("request", ciaddr=OTHER_IP, src=OTHER_IP, dst=BCAST)
-    assert decision.event == "nak" and "REBINDING" in decision.reason
-    assert decode_reply(decision).ip.dst == BCAST
+    assert "REBINDING" in decision.reason
+    assert [r.ip.dst for r in naks(decision)] == [OTHER_IP, BCAST]
+
+
+def test_renewing_with_server_id_and_no_requested_ip_is_acked() -> None:
+    """RFC 2131 4.3.2: our server-id and ciaddr but no option 50: a renewal, ACKed as
+    dnsmasq does (it was dropped as malformed)."""
+    decision = ask(
+        "request", ciaddr=VM_IP, src=VM_IP, dst=SERVER_IP, options=[("server_id", SERVER_IP)]
+    )
+    assert decision.event == "ack" and "RENEWING" in decision.reason
+    assert decode_reply(decision).ip.dst == VM_IP
+
+
+@pytest.mark.parametrize(
+    ("ciaddr", "requested", "event"), [(OTHER_IP, VM_IP, "ack"), (VM_IP, OTHER_IP, "nak")]
+)
+def test_init_reboot_judges_option_50_whatever_ciaddr_says(
+    ciaddr: str, requested: str, event: str
+) -> None:
+    """RFC 2131 4.3.2 INIT-REBOOT: option 50 and no server-id; a stale ciaddr (which
+    'MUST be zero' there) does not make it a REBINDING judged by ciaddr."""
+    decision = ask("request", ciaddr=ciaddr, options=[("requested_addr", requested)])
+    assert decision.event == event and "INIT-REBOOT" in decision.reason
+
+
+def test_decline_logs_the_declined_address() -> None:
+    """RFC 2131 4.3.3: option 50 names the address in use; the log says which."""
+    decision = ask("decline", options=[("server_id", SERVER_IP), ("requested_addr", "192.0.2.55")])
+    assert decision.event == "decline" and "declined 192.0.2.55" in decision.reason
+
+
+def test_replies_are_at_least_300_bytes_of_bootp() -> None:
+    """RFC 1542 2.1: relays and PXE ROMs drop BOOTP messages under 300 octets."""
+    reply = answer("inform", ciaddr=VM_IP, options=[("param_req_list", [1])])
+    assert len(bytes(reply.bootp)) >= 300
+    assert reply.data[42:].rstrip(b"\0").endswith(b"\xff")
+
+
+def test_bad_udp_checksum_is_its_own_event() -> None:
+    """RFC 1122 4.1.3.4: a wrong non-zero UDP checksum: silently discarded, counted."""
+    data = bytearray(DISCOVER)
+    data[26] ^= 0xFF
+    assert_silent(run(inbound(bytes(data))), "bad-checksum")
+    data[26:28] = b"\0\0"  # RFC 768: zero means none computed
+    assert run(inbound(bytes(data))).event == "offer"
 
 
 def test_request_without_address_is_malformed() -> None:
@@ -475,15 +532,6 @@ ADDRESSING: dict[str, tuple[str, dict[str, Any], int, str, int, str, int]] = {
         VM_MAC_TEXT,
         0x8000,
     ),
-    "nak-renewing-broadcast": (
-        "request",
-        {"ciaddr": OTHER_IP, "src": OTHER_IP, "dst": SERVER_IP},
-        6,
-        BCAST,
-        68,
-        BCAST_MAC,
-        0,
-    ),
     "ack-inform-ciaddr": ("inform", {"ciaddr": VM_IP, "src": VM_IP}, 5, VM_IP, 68, VM_MAC_TEXT, 0),
     "ack-inform-relay": (
         "inform",
@@ -544,7 +592,9 @@ def offer(binding: Binding | None = None, config: Config = BASE_CONFIG, **kw: An
         ("192.0.2.0/24", "192.0.2.100", "255.255.255.0", "192.0.2.255"),
         ("10.0.0.0/8", "10.1.2.3", "255.0.0.0", "10.255.255.255"),
         ("192.0.2.96/27", "192.0.2.100", "255.255.255.224", "192.0.2.127"),
-        ("192.0.2.100/31", "192.0.2.100", "255.255.255.254", "192.0.2.101"),
+        # RFC 3021 2.2: a /31 (or /32) has no directed broadcast: the limited one.
+        ("192.0.2.100/31", "192.0.2.100", "255.255.255.254", BCAST),
+        ("192.0.2.100/32", "192.0.2.100", "255.255.255.255", BCAST),
     ],
 )
 def test_options_1_and_28(subnet: str, ip: str, mask: str, broadcast: str) -> None:
@@ -711,10 +761,18 @@ def test_option_121_explicit_routes_plus_default() -> None:
 
 
 def test_option_121_explicit_routes_off_subnet_gateway() -> None:
-    binding = grnet_with("GATEWAY=10.0.0.1\nROUTES='10.1.0.0/16 via 192.0.2.254'\n")
+    """RFC 3442 3: the on-link host route to an off-subnet router first (Debian's hook
+    installs in order and skips routes whose router it cannot reach yet)."""
+    binding = grnet_with(
+        "GATEWAY=10.0.0.1\nROUTES='10.1.0.0/16 via 192.0.2.254, 10.2.0.0/16 via 10.0.0.1, "
+        "10.3.0.0/16 via 10.9.9.9'\n"
+    )
     assert decode_routes(offer(binding).option(121) or b"") == [
-        ("10.1.0.0/16", "192.0.2.254"),
         ("10.0.0.1/32", "0.0.0.0"),
+        ("10.9.9.9/32", "0.0.0.0"),
+        ("10.1.0.0/16", "192.0.2.254"),
+        ("10.2.0.0/16", "10.0.0.1"),
+        ("10.3.0.0/16", "10.9.9.9"),
         ("0.0.0.0/0", "10.0.0.1"),
     ]
 
@@ -873,7 +931,7 @@ def test_requested_options_are_kept_first() -> None:
 def test_nak_fits() -> None:
     reply = answer("request", grnet_with(BIG), **select(requested=OTHER_IP))
     assert reply.size <= 576
-    assert reply.codes == [53, 54]
+    assert reply.codes == [53, 54, 56]
 
 
 # --- recorded requests of real clients ----------------------------------------------
@@ -1071,19 +1129,21 @@ def expected_outcome(fields: dict[str, Any], binding: Binding, server: str) -> s
     if mtype != 3:
         return "unexpected"
     ip = str(binding.ip)
-    if "server_id" in opts:
-        if opts["server_id"] != server:
-            return "other-server"
-        if "requested_addr" not in opts:
-            return "malformed"
+    if "server_id" in opts and opts["server_id"] != server:
+        return "other-server"
+    if "requested_addr" in opts:  # SELECTING or INIT-REBOOT, whatever ciaddr holds
         asked = opts["requested_addr"]
-    elif fields["ciaddr"] != ZERO:
+    elif fields["ciaddr"] != ZERO:  # RENEWING or REBINDING, with or without server-id
         asked = fields["ciaddr"]
-    elif "requested_addr" in opts:
-        asked = opts["requested_addr"]
     else:
         return "malformed"
     return "ack" if asked == ip else "nak"
+
+
+def renewal(fields: dict[str, Any]) -> bool:
+    """A RENEWING or REBINDING request (RFC 2131 4.3.2): ciaddr and no option 50."""
+    opts = {o[0]: o[1] for o in fields["options"]}
+    return fields["ciaddr"] != ZERO and "requested_addr" not in opts
 
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -1101,10 +1161,16 @@ def test_structured_requests(case: tuple[dict[str, Any], list[Any], Binding, Con
     if expected not in ("offer", "ack", "nak"):
         assert_silent(decision, expected)
         return
-    reply = decode_reply(decision)
     opts = {o[0]: o[1] for o in options}
     nak = expected == "nak"
     inform = fields["mtype"] == 8
+    renewing = renewal(fields) and fields["mtype"] == 3
+    if nak and renewing and fields["giaddr"] == ZERO:
+        # To ciaddr as well as broadcast (a renewing client may listen on ciaddr only).
+        first, reply = (decode_frame(f.data) for f in decision.frames)
+        assert (first.ip.dst, first.pkt.dst) == (fields["ciaddr"], VM_MAC_TEXT)
+    else:
+        reply = decode_reply(decision)
     assert reply.msg_type == {"offer": 2, "ack": 5, "nak": 6}[expected]
     assert reply.pkt.src == TAP_MAC_TEXT
     assert reply.ip.src == server and reply.option(54) == ip_bytes(server)
@@ -1112,7 +1178,7 @@ def test_structured_requests(case: tuple[dict[str, Any], list[Any], Binding, Con
     assert reply.bootp.chaddr[:6] == VM_MAC
     assert reply.bootp.giaddr == fields["giaddr"]
     assert reply.bootp.yiaddr == (ZERO if nak or inform else str(binding.ip))
-    ciaddr = fields["ciaddr"] if reply.msg_type == 5 else ZERO
+    ciaddr = fields["ciaddr"] if reply.msg_type == 5 and (renewing or inform) else ZERO
     assert reply.bootp.ciaddr == ciaddr
     codes = all_codes(reply.options)
     assert len(codes) == len(set(codes))
@@ -1121,7 +1187,7 @@ def test_structured_requests(case: tuple[dict[str, Any], list[Any], Binding, Con
         head += [51, 58, 59]
     assert codes[: len(head)] == head
     if nak:
-        assert codes == head
+        assert codes == [*head, 56]  # RFC 2132 9.9: the NAK says why
     if "client_id" in opts:
         assert reply.option(61) == opts["client_id"]
     # Addressing, RFC 2131 section 4.1.
