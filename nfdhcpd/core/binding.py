@@ -112,6 +112,9 @@ class Binding:
     #: What differs from GRNET nfdhcpd's reading of the same file, and unknown keys:
     #: logged as one line when the binding loads, printed by `nfdhcpd check`.
     warnings: tuple[str, ...] = field(default=(), compare=False)
+    #: Earlier SUBNET6 values still advertised as deprecated (RFC 8978); set by the
+    #: shell when SUBNET6 changes, never read from a file.
+    deprecated6: tuple[IPv6Network, ...] = ()
 
     @property
     def routed(self) -> bool:

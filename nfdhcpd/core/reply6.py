@@ -26,6 +26,10 @@ PREFERRED_LIFETIME = 604800
 #: this). The VMs keep their default route 2.5 hours without RAs: an hour of daemon
 #: downtime after an RA up to ra_period (at most 1800 s) old, with room to spare.
 ROUTER_LIFETIME = 9000
+#: A renumbered-away prefix: preferred lifetime 0 (new connections use the new
+#: address at once) and two hours valid, the least a host honours without
+#: authentication (RFC 4862 5.5.3 e), so its old address goes with them (RFC 8978).
+DEPRECATED_VALID_LIFETIME = 7200
 #: RFC 8200 5: the IPv6 minimum link MTU. Hosts ignore a smaller MTU option (RFC 4861
 #: 6.3.4), so advertising one only misleads; and no reply of ours is larger.
 MIN_MTU6 = 1280
@@ -95,6 +99,9 @@ def router_advertisement(binding: Binding, config: Config, mac: bytes) -> bytes:
         gateway = binding.gateway6
         inside = gateway if gateway is not None and gateway in subnet else None
         prefixes.append(Prefix(subnet, autonomous, VALID_LIFETIME, PREFERRED_LIFETIME, inside))
+    for old in binding.deprecated6:
+        # A (the address was formed by SLAAC) so that the host updates its lifetimes.
+        prefixes.append(Prefix(old, old.prefixlen == 64, DEPRECATED_VALID_LIFETIME, 0))
     dns = binding.dns6 if binding.dns6 is not None else config.nameservers6
     return ndp.build_ra(
         mac=mac,

@@ -105,7 +105,8 @@ class Daemon:
         self.path = PacketPath(config, self.links, self.injector, pending=Pending(0.0))
         self.counters = self.path.counters
         self.ra = RaScheduler(config.ra_period, config.enable_ipv6)
-        self.advertiser = Advertiser(self.links, self.injector, self.counters)
+        self.path.multicast_ras = self.ra.multicast
+        self.advertiser = Advertiser(self.links, self.injector, self.counters, self.ra.multicast)
         self.queues: dict[int, BoundQueue] = {}
         self.watcher = watch(config.datapath, self._table_changed)
         self.ops = Endpoints(self)
@@ -172,8 +173,9 @@ class Daemon:
         return earliest(self.ra.deadline(), self.notifier.deadline())
 
     def tick(self, now: float) -> None:
-        """The watchdog; a round of unsolicited RAs when due (RFC 4861 6.2.4)."""
+        """The watchdog; RAs held or due (RFC 4861 6.2.4, 6.2.6), old prefixes expired."""
         self.notifier.watchdog(now)
+        self.path.table = self.ra.held(self.path.table, self.injector, self.counters, now)
         if self.ra.due(now):
             for binding in self.table.values():
                 self.advertiser.send(binding, self.config)
@@ -260,17 +262,14 @@ class Daemon:
         log.info("counters: %s", ", ".join(f"{k}={v}" for k, v in sorted(self.counters.items())))
 
     def _table_changed(self, table: BindingTable) -> None:
-        old, self.path.table = self.path.table, table
+        old = self.path.table
+        table = self.path.table = self.ra.renumbering.apply(old, table, self.loop.clock())
         if len(old) != len(table):
             self.notifier.status(self.status_line())
         if len(self.path.pending):
             self.path.replay(self.loop.clock())
-        if not self.config.enable_ipv6:
-            return
-        # A new or changed IPv6 binding is advertised at once, not a period later.
-        for name, binding in table.items():
-            if binding.subnet6 is not None and old.get(name) != binding:
-                self.advertiser.send(binding, self.config)
+        if self.config.enable_ipv6:
+            self.advertiser.changed(old, table, self.config)
 
     def close(self) -> None:
         for queue in self.queues.values():

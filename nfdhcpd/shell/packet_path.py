@@ -20,6 +20,7 @@ from ..core.config import Config
 from ..core.decision import Decision, Frame, Inbound, RawPacket, Verdict
 from ..ops.status import Served
 from .pending import Pending
+from .ra import MulticastRas, is_multicast_ra
 from .ratelimit import RateLimiter
 from .replies import ReplyCache
 
@@ -91,8 +92,10 @@ class PacketPath:
         *,
         pending: Pending,
         clock: Callable[[], float] = time.monotonic,
+        multicast_ras: MulticastRas | None = None,
     ) -> None:
         self.table = BindingTable()
+        self.multicast_ras = multicast_ras
         self.links = links
         self.sender = sender
         self.pending = pending
@@ -199,6 +202,9 @@ class PacketPath:
         if self.trace is not None:
             self.trace.record(inbound, decision.frames)
         for frame in decision.frames:
+            if self.multicast_ras is not None and is_multicast_ra(frame):
+                self.multicast_ras.hold(frame, now)  # RFC 4861 6.2.6: sent by `tick`
+                continue
             try:
                 self.sender.send(frame)
             except OSError as exc:

@@ -69,7 +69,6 @@ def test_5_5_3_kernel_slaac_with_a_link_local_gateway6(site: Site) -> None:
     assert [r.gateway for r in routes] == [IPv6Address("fe80::1")]
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11 defect 9: old prefix never deprecated")
 def test_5_5_3_e_old_prefix_is_deprecated_after_subnet6_changes(site: Site) -> None:
     """RFC 8978 3 and RFC 4862 5.5.3 (c, e): after SUBNET6 changes, the old prefix is
     advertised with preferred lifetime 0 (new connections use the new address at once)
