@@ -112,8 +112,7 @@ class Binding:
     #: What differs from GRNET nfdhcpd's reading of the same file, and unknown keys:
     #: logged as one line when the binding loads, printed by `nfdhcpd check`.
     warnings: tuple[str, ...] = field(default=(), compare=False)
-    #: Earlier SUBNET6 values still advertised as deprecated (RFC 8978); set by the
-    #: shell when SUBNET6 changes, never read from a file.
+    #: Old SUBNET6 values advertised as deprecated (RFC 8978): set by the shell only.
     deprecated6: tuple[IPv6Network, ...] = ()
 
     @property
@@ -272,15 +271,8 @@ def parse_binding(data: bytes, name: str) -> Binding:
         raise f.fail("EUI64", f"{eui64} is outside SUBNET6 {subnet6}")
 
     gateway6 = f.convert("GATEWAY6", IPv6Address, "an IPv6 address")
-    # The router is either in the prefix (advertised with the R flag) or a link-local
-    # address (routed hosting's fe80::1, the RAs' source); any other address could be
-    # neither advertised nor reached.
-    if (
-        gateway6 is not None
-        and subnet6 is not None
-        and gateway6 not in subnet6
-        and not gateway6.is_link_local
-    ):
+    # In the prefix (R flag) or link-local (routed hosting's fe80::1, the RAs' source).
+    if gateway6 and subnet6 and gateway6 not in subnet6 and not gateway6.is_link_local:
         raise f.fail("GATEWAY6", f"{gateway6} is outside SUBNET6 {subnet6} and not link-local")
 
     ip6 = f.convert("IP6", IPv6Address, "an IPv6 address")
@@ -300,7 +292,6 @@ def parse_binding(data: bytes, name: str) -> Binding:
 
     private = f.flag("PRIVATE")
     macspoof = f.flag("MACSPOOF")
-    gateway6 = f.convert("GATEWAY6", IPv6Address, "an IPv6 address")
     unknown = sorted(set(f.values) - KNOWN_KEYS)
     if unknown:
         f.warnings.append(

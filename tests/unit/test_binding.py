@@ -435,3 +435,18 @@ def test_arbitrary_names(name: str) -> None:
         assert not valid_ifname(name)
         return
     assert binding.name == name
+
+
+@pytest.mark.parametrize("gateway6", ["2001:db8:aaaa:bbbb::1", "fe80::1"])
+def test_gateway6_inside_subnet6_or_link_local_is_accepted(gateway6: str) -> None:
+    """Inside the prefix (the R flag) or link-local (routed hosting's fe80::1)."""
+    binding = parse_binding((GRNET_BINDING + f"GATEWAY6={gateway6}\n").encode(), "tap10")
+    assert binding.gateway6 == IPv6Address(gateway6)
+
+
+def test_gateway6_elsewhere_is_refused_naming_the_key() -> None:
+    """Issue 11 defect 1: a global GATEWAY6 outside SUBNET6 can be neither the prefix's
+    router address nor the RAs' (link-local) source."""
+    with pytest.raises(BindingError) as info:
+        parse_binding((GRNET_BINDING + "GATEWAY6=2001:db8:ffff::1\n").encode(), "tap10")
+    assert "GATEWAY6" in str(info.value) and "outside SUBNET6" in str(info.value)
