@@ -64,8 +64,8 @@ def handle(inbound: Inbound, table: Mapping[str, Binding], config: Config) -> De
         )
     try:
         return service(inbound, binding, config)
-    except BadChecksum as exc:
-        return Decision(Verdict.DROP, "bad-checksum", f"{inbound.tap}: {exc}")
+    except BadChecksum as bad:  # its own name: mypyc types an `as` variable once
+        return Decision(Verdict.DROP, "bad-checksum", f"{inbound.tap}: {bad}")
     except MalformedPacket as exc:
         return Decision(Verdict.DROP, "malformed", f"{inbound.tap}: malformed: {exc}")
 
