@@ -21,6 +21,7 @@ from ..core import responder
 from ..core.binding import BindingTable
 from ..core.config import Config
 from ..core.decision import Decision, Frame, Inbound, Verdict
+from ..core.wire import checksum
 
 #: Decisions worth keeping: the answers a VM asks for again and again.
 CACHED_EVENTS = frozenset({"offer", "ack"})
@@ -66,7 +67,7 @@ class ReplyCache:
         xid_at = (payload[0] & 15) * 4 + 8 + 4
         xid = payload[xid_at : xid_at + 4]
         entry = self._entries.get(key)
-        if entry is not None:
+        if entry is not None and _udp_checksum_ok(payload):
             self.hits += 1
             if xid == entry.xid:
                 return entry.decision
@@ -84,6 +85,18 @@ class ReplyCache:
                     self._entries.clear()
                 self._entries[key] = _Entry(decision, xid, offsets)
         return decision
+
+
+def _udp_checksum_ok(payload: bytes) -> bool:
+    """The request's UDP checksum verifies (or is 0, none computed: RFC 768), as the
+    core checks it (RFC 1122 4.1.3.4): a damaged request that matches a kept one must
+    still be dropped as `bad-checksum`, not answered from here."""
+    udp = (payload[0] & 15) * 4
+    if payload[udp + 6] == 0 and payload[udp + 7] == 0:
+        return True
+    ulen = payload[udp + 4] << 8 | payload[udp + 5]
+    pseudo = payload[12:20] + bytes((0, _UDP, ulen >> 8, ulen & 0xFF))
+    return checksum(pseudo + payload[udp : udp + ulen]) == 0
 
 
 def _frame(ifname: str, data: bytes) -> Frame:

@@ -15,6 +15,7 @@ from scapy.layers.l2 import Ether
 
 from nfdhcpd.core import responder
 from nfdhcpd.core.frames import EtherType, build_ether, build_udp4
+from nfdhcpd.core.wire import checksum
 from nfdhcpd.shell.replies import ReplyCache, _with_xid
 
 from .conftest import (
@@ -49,10 +50,13 @@ def request(index: int, xid: int, secs: int = 0, ident: int = 1) -> bytes:
     data = bytearray(
         dhcp_request(mtype, options=options, xid=xid, flags=flags, ciaddr=ciaddr, giaddr=giaddr)
     )
-    # what a client varies besides the xid: secs, and the IP identification (the
-    # checksums are left as they are: nothing on the way checks the UDP one)
+    # what a client varies besides the xid: secs, and the IP identification; the UDP
+    # checksum is computed again (the core verifies it), the IP one left as it is
     struct.pack_into("!H", data, 28 + 8, secs)
     struct.pack_into("!H", data, 4, ident)
+    struct.pack_into("!H", data, 26, 0)
+    pseudo = bytes(data[12:20]) + struct.pack("!xBH", 17, len(data) - 20)
+    struct.pack_into("!H", data, 26, checksum(pseudo + bytes(data[20:])) or 0xFFFF)
     return bytes(data)
 
 
@@ -159,3 +163,14 @@ def test_checksum_update_when_the_sum_is_zero() -> None:
     assert _with_xid(base, at, csum_at, bytes(4), zeroing.to_bytes(4, "big")) == expected
     for xid in (1, 0xFFFF0000, 0x0000FFFF, 0xFFFFFFFF, 0x12345678):
         assert _with_xid(base, at, csum_at, bytes(4), xid.to_bytes(4, "big")) == frame(xid)
+
+
+def test_a_request_with_a_bad_checksum_is_not_answered_from_the_cache() -> None:
+    """RFC 1122 4.1.3.4: the core drops it as bad-checksum; a kept reply must not
+    answer it instead."""
+    cache = ReplyCache()
+    cache.decide(inbound(request(0, 1)), TABLE, BASE_CONFIG)
+    damaged = bytearray(request(0, 2))
+    damaged[26] ^= 0xFF
+    decision = cache.decide(inbound(bytes(damaged)), TABLE, BASE_CONFIG)
+    assert (decision.event, decision.frames, cache.hits) == ("bad-checksum", (), 0)
