@@ -510,19 +510,20 @@ def plot(runs: Sequence[dict[str, Any]], path: Path) -> None:
     styles = {"nfdhcpd": "o-", "dnsmasq": "s--"}
     for server in SERVERS:
         paced = sorted(
-            (
-                r
-                for r in runs
-                if r["server"] == server and r["workload"] == "paced" and r["cpu_us_per_reply"]
-            ),
+            (r for r in runs if r["server"] == server and r["workload"] == "paced"),
             key=lambda r: r["offered_rate"],
         )
+        fixed = [r for r in paced if r.get("phase") == "fixed" and r["cpu_us_per_reply"]]
         ax1.plot(
-            [r["offered_rate"] for r in paced], [r["cpu_us_per_reply"] for r in paced],
+            [r["offered_rate"] for r in fixed], [r["cpu_us_per_reply"] for r in fixed],
             styles[server], label=server,
         )  # fmt: skip
+        # the fixed rates and the capacity steps (a retried step: its retry)
+        by_rate = {r["offered_rate"]: r for r in paced if r.get("phase") != "capacity-retry"}
+        by_rate.update({r["offered_rate"]: r for r in paced if r.get("phase") == "capacity-retry"})
+        loss = sorted(by_rate.values(), key=lambda r: r["offered_rate"])
         ax2.plot(
-            [r["offered_rate"] for r in paced], [max(r["lost_pct"], 1e-3) for r in paced],
+            [r["offered_rate"] for r in loss], [max(r["lost_pct"], 1e-3) for r in loss],
             styles[server], label=server,
         )  # fmt: skip
     ax1.set(
