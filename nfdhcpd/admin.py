@@ -10,6 +10,7 @@ control socket, and `prune` removes the binding files whose TAP it has seen gone
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import pwd
@@ -23,6 +24,7 @@ from .core.binding import describe, ignored_name, valid_ifname
 from .core.config import Config
 from .core.errors import BindingError, ConfigError
 from .ops.control import control_path, query
+from .ops.rules import DEFAULT_MARK, MODES, RulesError, iptables_script, nft_script
 from .shell.files import load_config, read_binding
 from .shell.privileges import PrivilegeError, check_user, readable_by, unreadable_config
 
@@ -46,10 +48,21 @@ def add_commands(parser: argparse.ArgumentParser) -> None:
     config.add_argument("-c", "--config", default=argparse.SUPPRESS, help="config file")
 
     rules = commands.add_parser(
-        "rules", parents=[config], help="print the iptables rules for the configured queues"
+        "rules",
+        parents=[config],
+        help="print the netfilter rules for the configured queues (a script safe to rerun)",
     )
-    rules.add_argument("--mode", choices=("routed", "bridged", "both"), default="both")
-    rules.add_argument("--interfaces", default="tap+", help="TAP name pattern (%(default)s)")
+    rules.add_argument("--mode", choices=MODES, default="both")
+    rules.add_argument(
+        "--interfaces", default="tap+", help="TAP name, or prefix ending in + (%(default)s)"
+    )
+    rules.add_argument(
+        "--mark",
+        type=lambda text: int(text, 0),
+        default=DEFAULT_MARK,
+        help="mark bit of packets over the rate limit (%(default)#x)",
+    )
+    rules.add_argument("--nft", action="store_true", help="a native nftables ruleset instead")
 
     check = commands.add_parser(
         "check", parents=[config], help="validate binding files, or the config and datapath"
@@ -87,14 +100,16 @@ def run(args: argparse.Namespace) -> int:
         return check_files(args.files, _user_of(args.config))
     if command == "status" and args.socket:
         return status(args.socket, raw=args.json, stale_after=args.stale_after)
+    if command == "rules" and not os.path.exists(args.config):
+        # The rules are wanted before the config is written, or without one at all.
+        return rules(dataclasses.replace(Config(), path=f"{args.config} (absent: defaults)"), args)
     try:
         config = load_config(args.config)
     except ConfigError as exc:
         print(f"nfdhcpd: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     if command == "rules":
-        print(rules(config, args.mode, args.interfaces), end="")
-        return EXIT_OK
+        return rules(config, args)
     if command == "check":
         try:
             user = check_user(config.user)
@@ -111,36 +126,18 @@ def run(args: argparse.Namespace) -> int:
 # --- rules -----------------------------------------------------------------------
 
 
-def rules(config: Config, mode: str = "both", interfaces: str = "tap+") -> str:
-    """The rules of README's "iptables rules", for this config's queues, as a script."""
-    matches: list[tuple[str, str, list[str]]] = []
-    if mode in ("routed", "both"):
-        matches.append(("routed TAPs: the packet enters on the TAP", f"-i {interfaces}", []))
-    if mode in ("bridged", "both"):
-        setup = ["modprobe br_netfilter"]
-        if config.enable_dhcp:
-            setup.append("sysctl -w net.bridge.bridge-nf-call-iptables=1")
-        if config.enable_ipv6:
-            setup.append("sysctl -w net.bridge.bridge-nf-call-ip6tables=1")
-        why = "bridged TAPs: the packet enters on the bridge, via the TAP as bridge port"
-        matches.append((why, f"-m physdev --physdev-in {interfaces}", setup))
-    lines = []
-    for why, match, setup in matches:
-        lines += [f"# nfdhcpd, {why}", *setup]
-        rule = f"-t mangle -A PREROUTING {match}"
-        if config.enable_dhcp:
-            lines.append(f"iptables {rule} -p udp --dport 67{_nfqueue(config.dhcp_queue)}")
-        if config.enable_ipv6:
-            icmp6 = f"ip6tables {rule} -p ipv6-icmp --icmpv6-type"
-            lines.append(f"{icmp6} 133{_nfqueue(config.rs_queue)}")
-            lines.append(f"{icmp6} 135{_nfqueue(config.ns_queue)}")
-            lines.append(f"ip6tables {rule} -p udp --dport 547{_nfqueue(config.dhcpv6_queue)}")
-    return "".join(f"{line}\n" for line in lines)
-
-
-def _nfqueue(number: int) -> str:
-    # --queue-bypass: while nfdhcpd is not running the packets pass on, not dropped.
-    return f" -j NFQUEUE --queue-num {number} --queue-bypass"
+def rules(config: Config, args: argparse.Namespace) -> int:
+    """Print the rules (ops/rules.py); a bad option is one line and exit 2."""
+    try:
+        if args.nft:
+            text = nft_script(config, args.mode, args.interfaces)
+        else:
+            text = iptables_script(config, args.mode, args.interfaces, args.mark)
+    except RulesError as exc:
+        print(f"nfdhcpd rules: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    print(text, end="")
+    return EXIT_OK
 
 
 # --- -t: the config as a reload would take it -------------------------------------

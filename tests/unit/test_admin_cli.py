@@ -22,6 +22,7 @@ from nfdhcpd.ops.status import Served, snapshot
 from .conftest import GRNET_BINDING
 
 README = Path(__file__).resolve().parents[2] / "README.md"
+CONF = README.parent / "conf"
 
 
 def nfdhcpd(*args: str) -> subprocess.CompletedProcess[str]:
@@ -44,41 +45,101 @@ def write_config(tmp_path: Path, extra: str = "") -> Path:
 
 
 def readme_rules() -> list[str]:
-    """The commands of README's "iptables rules" section, continuation lines joined."""
+    """The rule lines of README's "iptables rules" section."""
     section = README.read_text().split("## iptables rules", 1)[1].split("\n## ", 1)[0]
-    commands = []
+    lines = []
     for block in re.findall(r"```sh\n(.*?)```", section, re.S):
-        for command in block.replace("\\\n", " ").splitlines():
-            commands.append(" ".join(command.split()))
-    return [c for c in commands if c]
+        lines += [line for line in block.splitlines() if line.startswith("-A nfdhcpd ")]
+    return lines
 
 
-def test_rules_match_the_readme(tmp_path: Path) -> None:
+def rule_lines(script: str) -> list[str]:
+    return [line for line in script.splitlines() if line.startswith("-A nfdhcpd ")]
+
+
+def test_rules_match_the_readme_and_the_shipped_files(tmp_path: Path) -> None:
     result = nfdhcpd("rules", "-c", str(write_config(tmp_path)))
     assert result.returncode == 0, result.stderr
-    printed = result.stdout.splitlines()
-    expected = readme_rules()
-    assert len(expected) >= 7
-    for command in expected:
-        assert command in printed, command
-    # README: IPv6 bridged is "the same with -m physdev --physdev-in tap+ instead of -i tap+".
-    for command in expected:
-        if command.startswith("ip6tables"):
-            bridged = command.replace("-i tap+", "-m physdev --physdev-in tap+")
-            assert bridged in printed, bridged
-    assert "sysctl -w net.bridge.bridge-nf-call-ip6tables=1" in printed
-    assert all("--queue-bypass" in line for line in printed if "NFQUEUE" in line)
+    printed = rule_lines(result.stdout)
+    assert sorted(printed) == sorted(readme_rules())
+    assert len(printed) == 8
+    shipped = rule_lines((CONF / "iptables.rules").read_text())
+    shipped += rule_lines((CONF / "ip6tables.rules").read_text())
+    assert sorted(printed) == sorted(shipped)
+    assert all("--queue-bypass" in line and "--mark 0x0/0x100000" in line for line in printed)
+    assert "sysctl -q -w net.bridge.bridge-nf-call-ip6tables=1" in result.stdout
+
+
+def ruleset_body(text: str) -> str:
+    """A ruleset without its header comment (the config it was made for differs)."""
+    return text[text.index("# Routed TAPs") :]
+
+
+def test_the_shipped_nftables_files_are_what_rules_prints(tmp_path: Path) -> None:
+    """conf/ never drifts from the generator: the defaults' rulesets, byte for byte."""
+    native = nfdhcpd("rules", "--nft", "-c", str(write_config(tmp_path)))
+    assert native.returncode == 0, native.stderr
+    assert ruleset_body(native.stdout) == ruleset_body((CONF / "nfdhcpd.nft").read_text())
+    script = nfdhcpd("rules", "-c", str(write_config(tmp_path))).stdout
+    limit = script.split("nft -f - <<'EOF'\n", 1)[1].split("EOF\n", 1)[0]
+    assert ruleset_body(limit) == ruleset_body((CONF / "nfdhcpd-limit.nft").read_text())
+
+
+def test_rules_without_a_config_file_use_the_defaults(tmp_path: Path) -> None:
+    result = nfdhcpd("rules", "-c", str(tmp_path / "absent.conf"), "--mode", "routed")
+    assert result.returncode == 0, result.stderr
+    assert "absent.conf (absent: defaults)" in result.stdout
+    assert "--queue-num 42" in result.stdout and "--queue-num 45" in result.stdout
+    assert "limit rate over 100/second burst 200 packets" in result.stdout
 
 
 def test_rules_follow_the_config(tmp_path: Path) -> None:
     conf = write_config(tmp_path, "[dhcp]\ndhcp_queue = 7\n[ipv6]\nenable_ipv6 = no\n")
     result = nfdhcpd("-c", str(conf), "rules", "--mode", "routed", "--interfaces", "vnet+")
     assert result.returncode == 0, result.stderr
-    rules = [line for line in result.stdout.splitlines() if not line.startswith("#")]
-    assert rules == [
-        "iptables -t mangle -A PREROUTING -i vnet+ -p udp --dport 67 "
+    assert rule_lines(result.stdout) == [
+        "-A nfdhcpd -i vnet+ -p udp -m udp --dport 67 -m mark --mark 0x0/0x100000 "
         "-j NFQUEUE --queue-num 7 --queue-bypass"
     ]
+    assert "ip6tables" not in result.stdout and "icmpv6" not in result.stdout
+    assert 'iifname "vnet*" meta nfproto ipv4 udp dport 67 jump over_limit' in result.stdout
+    assert "table bridge" not in result.stdout
+
+
+def test_rules_without_a_rate_limit(tmp_path: Path) -> None:
+    conf = write_config(tmp_path, "rate_limit = 0\n")
+    result = nfdhcpd("rules", "-c", str(conf), "--mode", "bridged")
+    assert result.returncode == 0, result.stderr
+    assert "mark" not in "".join(rule_lines(result.stdout))
+    assert "nft delete table inet nfdhcpd_limit" in result.stdout
+    native = nfdhcpd("rules", "--nft", "-c", str(conf)).stdout
+    assert "limit rate" not in native and "queue num 44 bypass" in native
+
+
+@pytest.mark.parametrize(
+    "interfaces", ["", "tap+ -j ACCEPT", 'tap"', "tap*", "a" * 16, "+", "tap+x", "tap/1", ".."]
+)
+def test_rules_refuse_a_bad_interface_pattern(tmp_path: Path, interfaces: str) -> None:
+    result = nfdhcpd("rules", "-c", str(write_config(tmp_path)), "--interfaces", interfaces)
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr.startswith(f"nfdhcpd rules: --interfaces {interfaces!r}: ")
+
+
+@pytest.mark.parametrize("interfaces", ["tap+", "vnet+", "tap12", "fwpr100p0", "a" * 15 + "+"])
+def test_rules_take_a_good_interface_pattern(tmp_path: Path, interfaces: str) -> None:
+    result = nfdhcpd(
+        "rules", "--nft", "-c", str(write_config(tmp_path)), "--interfaces", interfaces
+    )
+    assert result.returncode == 0, result.stderr
+    assert f'iifname "{interfaces.replace("+", "*")}"' in result.stdout
+
+
+def test_rules_refuse_a_mark_that_is_not_one_bit(tmp_path: Path) -> None:
+    result = nfdhcpd("rules", "-c", str(write_config(tmp_path)), "--mark", "0x3")
+    assert result.returncode == 2 and "--mark 0x3" in result.stderr
+    result = nfdhcpd("rules", "-c", str(write_config(tmp_path)), "--mark", "0x800")
+    assert result.returncode == 0 and "--mark 0x0/0x800 " in result.stdout
 
 
 def test_rules_with_a_bad_config_exit_2(tmp_path: Path) -> None:
