@@ -25,7 +25,7 @@ from .core.config import Config
 from .core.errors import BindingError, ConfigError
 from .ops.control import control_path, query
 from .ops.rules import DEFAULT_MARK, MODES, RulesError, iptables_script, nft_script
-from .shell.files import load_config, read_binding
+from .shell.files import load_config, read_binding, shown
 from .shell.privileges import PrivilegeError, check_user, readable_by, unreadable_config
 
 EXIT_OK = 0
@@ -197,10 +197,10 @@ def check_files(paths: list[str], user: pwd.struct_passwd | None = None) -> int:
         if error is None:
             datapath, name = os.path.split(os.path.abspath(path))
             binding = read_binding(datapath, name)
-            print(f"{path}: ok: {describe(binding)}")
+            print(shown(f"{path}: ok: {describe(binding)}"))
             _warn(path, binding.warnings)
         else:
-            print(error, file=sys.stderr)
+            print(shown(error), file=sys.stderr)
             failed += 1
     return EXIT_FAILED if failed else EXIT_OK
 
@@ -213,14 +213,14 @@ def _warn(path: str, warnings: tuple[str, ...]) -> None:
 def check_all(config: Config, user: pwd.struct_passwd | None = None) -> int:
     """The config (already loaded), then every binding in its datapath."""
     for warning in config.warnings:
-        print(f"warning: {warning}", file=sys.stderr)
+        print(shown(f"warning: {warning}"), file=sys.stderr)
     if user is not None and not readable_by(config.path, user):
-        print(f"warning: {unreadable_config(config.path, config.user)}", file=sys.stderr)
-    print(f"{config.path}: ok")
+        print(shown(f"warning: {unreadable_config(config.path, config.user)}"), file=sys.stderr)
+    print(shown(f"{config.path}: ok"))
     try:
         names = sorted(os.listdir(config.datapath))
     except OSError as exc:
-        print(f"{config.datapath}: cannot list: {exc.strerror}", file=sys.stderr)
+        print(shown(f"{config.datapath}: cannot list: {exc.strerror}"), file=sys.stderr)
         return EXIT_FAILED
     good = bad = 0
     for name in names:
@@ -232,9 +232,9 @@ def check_all(config: Config, user: pwd.struct_passwd | None = None) -> int:
             good += 1
             _warn(path, read_binding(config.datapath, name).warnings)
         else:
-            print(error, file=sys.stderr)
+            print(shown(error), file=sys.stderr)
             bad += 1
-    print(f"{config.datapath}: {good} valid binding(s), {bad} invalid")
+    print(shown(f"{config.datapath}: {good} valid binding(s), {bad} invalid"))
     return EXIT_FAILED if bad else EXIT_OK
 
 
@@ -245,7 +245,10 @@ def _ask(path: str) -> dict[str, Any] | None:
     try:
         return query(path)
     except (OSError, ValueError) as exc:
-        print(f"nfdhcpd: cannot ask the daemon at {path} (is it running?): {exc}", file=sys.stderr)
+        print(
+            shown(f"nfdhcpd: cannot ask the daemon at {path} (is it running?): {exc}"),
+            file=sys.stderr,
+        )
         return None
 
 
@@ -261,7 +264,8 @@ def status(path: str, *, raw: bool = False, stale_after: float = STALE_AFTER) ->
 
 
 def format_status(answer: dict[str, Any], stale_after: float = STALE_AFTER) -> str:
-    """The binding table for a terminal: one line per binding file."""
+    """The binding table for a terminal: one line per binding file. Every name is
+    escaped (`shown`): a file name can hold terminal escape sequences."""
     header = (
         "TAP", "APPLIED", "TAP UP", "TAP GONE", "MAC", "IP", "IP6", "LAST REQUEST", "LAST REPLY"
     )  # fmt: skip
@@ -270,7 +274,7 @@ def format_status(answer: dict[str, Any], stale_after: float = STALE_AFTER) -> s
     for b in answer["bindings"]:
         rows.append(
             (
-                b["tap"],
+                shown(b["tap"]),
                 "yes" if b["applied"] else "NO (invalid, see nfdhcpd check)",
                 "yes" if b["tap_present"] else "no",
                 _gone(b.get("tap_gone_since"), now, stale_after),
@@ -287,7 +291,8 @@ def format_status(answer: dict[str, Any], stale_after: float = STALE_AFTER) -> s
         for row in rows
     ]
     counters = ", ".join(f"{k}={v}" for k, v in answer.get("counters", {}).items())
-    lines.append(f"{len(answer['bindings'])} binding file(s) in {answer.get('datapath')}")
+    datapath = shown(str(answer.get("datapath")))
+    lines.append(f"{len(answer['bindings'])} binding file(s) in {datapath}")
     lines.append(f"counters: {counters or 'none yet'}")
     return "".join(f"{line}\n" for line in lines)
 

@@ -37,6 +37,18 @@ from .wire import mac_text, parse_mac
 
 #: A binding file larger than this is refused unread: real ones are a few hundred bytes.
 MAX_BINDING_SIZE = 64 * 1024
+#: The most entries a list may hold (DNS, NTP, DNS6; ROUTES; SEARCH names, and their
+#: characters, as glibc's resolver long held them). With every list full a reply still
+#: fits 576 bytes (DHCPv4, RFC 791's minimum datagram; the rest of the options are
+#: left out if need be) and an RA or DHCPv6 reply 1280 (IPv6's minimum MTU, RFC 8200
+#: section 5): a binding that is accepted always gets its replies through. Before
+#: these limits, 4,199 DNS6 addresses made an RA of more than 65,535 bytes. The
+#: config's lists ([dhcp] nameservers, ntp_servers, [ipv6] nameservers, domains)
+#: have the same limits.
+MAX_ADDRESSES = 8
+MAX_ROUTES = 16
+MAX_SEARCH = 6
+MAX_SEARCH_CHARS = 256
 
 _KEY_LINE = re.compile(r"^(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)=(.*)$")
 _LABEL = re.compile(r"^(?!-)[A-Za-z0-9_-]{1,63}(?<!-)$")
@@ -68,6 +80,21 @@ def valid_ifname(name: str) -> bool:
 def ignored_name(name: str) -> bool:
     """Hidden and temporary files are work in progress of whoever writes bindings."""
     return name.startswith(".") or name.endswith((".tmp", "~", ".swp"))
+
+
+def list_error(items: list[str], limit: int, what: str) -> str | None:
+    """Why `items` is too long a list of `what`, or None (see MAX_ADDRESSES)."""
+    if len(items) > limit:
+        return f"{len(items)} {what}, more than the {limit} a reply can carry"
+    return None
+
+
+def search_error(names: list[str]) -> str | None:
+    """Why `names` is too long a search list, or None (see MAX_SEARCH)."""
+    error = list_error(names, MAX_SEARCH, "domains")
+    if error is None and len(" ".join(names)) > MAX_SEARCH_CHARS:
+        return f"longer than {MAX_SEARCH_CHARS} characters, more than a reply can carry"
+    return error
 
 
 def valid_domain(name: str) -> bool:
@@ -172,6 +199,11 @@ class _Fields:
         self.warnings.append(f"{key}={raw} read as set, as GRNET nfdhcpd did (write yes)")
         return True
 
+    def check_length(self, key: str, items: list[str], limit: int, what: str) -> None:
+        error = list_error(items, limit, what)
+        if error is not None:
+            raise self.fail(key, error)
+
     def items(self, key: str) -> list[str] | None:
         raw = self.text(key)
         return None if raw is None else raw.replace(",", " ").split()
@@ -180,6 +212,7 @@ class _Fields:
         items = self.items(key)
         if items is None:
             return None
+        self.check_length(key, items, MAX_ADDRESSES, "addresses")
         try:
             return tuple(IPv4Address(i) for i in items)
         except AddressValueError as exc:
@@ -189,6 +222,7 @@ class _Fields:
         items = self.items(key)
         if items is None:
             return None
+        self.check_length(key, items, MAX_ADDRESSES, "addresses")
         try:
             return tuple(IPv6Address(i) for i in items)
         except AddressValueError as exc:
@@ -198,6 +232,9 @@ class _Fields:
         items = self.items(key)
         if items is None:
             return None
+        error = search_error(items)
+        if error is not None:
+            raise self.fail(key, error)
         for item in items:
             if not valid_domain(item):
                 raise self.fail(key, f"{item!r} is not a domain name")
@@ -215,7 +252,9 @@ def _split_lines(name: str, data: bytes) -> tuple[dict[str, str], dict[str, int]
         raise BindingError(name, 0, f"not UTF-8 text (byte {exc.start})") from None
     values: dict[str, str] = {}
     lines: dict[str, int] = {}
-    for number, line in enumerate(text.splitlines(), 1):
+    # Lines end at \n only, as for the shell and the hooks that write these files;
+    # str.splitlines would also break at \v, \f, \x1c-\x1e, U+0085, U+2028 and U+2029.
+    for number, line in enumerate(text.split("\n"), 1):
         line = line.strip()
         if not line or line.startswith("#"):
             continue
@@ -334,6 +373,7 @@ def _routes(f: _Fields) -> tuple[Route, ...]:
     raw = f.text("ROUTES")
     if raw is None:
         return ()
+    f.check_length("ROUTES", raw.split(","), MAX_ROUTES, "routes")
     routes = []
     for item in raw.split(","):
         words = item.split()

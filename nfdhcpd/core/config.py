@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from ipaddress import AddressValueError, IPv4Address, IPv6Address
 from typing import TypeVar
 
-from .binding import valid_domain
+from .binding import MAX_ADDRESSES, list_error, search_error, valid_domain
 from .errors import ConfigError
 
 DEFAULT_CONFIG = "/etc/nfdhcpd/nfdhcpd.conf"
@@ -36,7 +36,7 @@ class Config:
     pidfile: str = "/var/run/nfdhcpd/nfdhcpd.pid"
     datapath: str = "/var/lib/nfdhcpd"
     logdir: str = "/var/log/nfdhcpd"
-    user: str = "nobody"
+    user: str = "nfdhcpd"  # the package's own (finding 7 of issue 12: not nobody)
     rate_limit: int = 100
     rate_burst: int = 200
     pending_window: int = 30
@@ -102,12 +102,20 @@ def _items(raw: str) -> list[str]:
     return raw.replace(",", " ").split()
 
 
+def _addresses(raw: str) -> list[str]:
+    items = _items(raw)
+    error = list_error(items, MAX_ADDRESSES, "addresses")
+    if error is not None:
+        raise ValueError(error)
+    return items
+
+
 def _v4_list(raw: str) -> tuple[IPv4Address, ...]:
-    return tuple(IPv4Address(i) for i in _items(raw))
+    return tuple(IPv4Address(i) for i in _addresses(raw))
 
 
 def _v6_list(raw: str) -> tuple[IPv6Address, ...]:
-    return tuple(IPv6Address(i) for i in _items(raw))
+    return tuple(IPv6Address(i) for i in _addresses(raw))
 
 
 def _domain(raw: str) -> str:
@@ -117,7 +125,11 @@ def _domain(raw: str) -> str:
 
 
 def _domains(raw: str) -> tuple[str, ...]:
-    return tuple(_domain(i) for i in _items(raw))
+    items = _items(raw)
+    error = search_error(items)
+    if error is not None:
+        raise ValueError(error)
+    return tuple(_domain(i) for i in items)
 
 
 def _mode(raw: str) -> str:

@@ -287,16 +287,22 @@ def _encode_reply_options(x: _Exchange, mtype: MessageType, *, lease: bool) -> b
     """
     kit = x.kit
     head = _MESSAGE_TYPE[mtype] + kit.server_id_option
+    nak = mtype == MessageType.NAK
+    # RFC 2131 table 3 and RFC 2132 9.9: a NAK SHOULD say why.
+    tail = _NAK_MESSAGE if nak else kit.lease if lease else b""
+    limit = min(dhcp4.max_message_size(x.request), kit.binding.mtu or 1500)
+    room = limit - 20 - 8 - dhcp4.FIXED_LEN - 4 - 1 - len(head) - len(tail)
     client_id = x.request.options.get(Option.CLIENT_ID)
     if client_id is not None:
-        head += dhcp4.encode_option(Option.CLIENT_ID, client_id)  # RFC 6842 section 3
-    if mtype == MessageType.NAK:
-        # RFC 2131 table 3 and RFC 2132 9.9: a NAK SHOULD say why.
-        return head + _NAK_MESSAGE
-    if lease:
-        head += kit.lease
-    limit = min(dhcp4.max_message_size(x.request), kit.binding.mtu or 1500)
-    room = limit - 20 - 8 - dhcp4.FIXED_LEN - 4 - 1 - len(head)
+        # RFC 6842 section 3 asks for the echo; one that cannot fit is left out, not the
+        # reply (a 1,215-byte identifier made every reply exceed the MTU).
+        echo = dhcp4.encode_option(Option.CLIENT_ID, client_id)
+        if len(echo) <= room:
+            head += echo
+            room -= len(echo)
+    if nak:
+        return head + tail
+    head += tail
     return head + kit.block(x.request.options.get(Option.PARAMETERS, b""), room)
 
 

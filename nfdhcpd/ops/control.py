@@ -179,13 +179,15 @@ def listen_unix(path: str) -> socket.socket:
             raise OSError(f"{path} exists and is not a socket")
         os.unlink(path)
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+    umask = os.umask(0o117)  # created 0660: no chmod by name afterwards, no link to follow
     try:
         sock.bind(path)
-        os.chmod(path, 0o660)
         sock.listen(8)
     except OSError as exc:
         sock.close()
         raise OSError(f"control socket {path}: {exc.strerror}") from None
+    finally:
+        os.umask(umask)
     return sock
 
 

@@ -40,13 +40,13 @@ class Endpoints:
         self.trace: PcapWriter | None = None
         self.latency: LatencyHistogram | None = None
 
-    def open(self, control: str | None, trace: str | None) -> list[str]:
+    def open(self, control: str | None, trace: str | None) -> list[str | int]:
         """Listen for scrapes ([general] metrics) and status requests (unix socket at
         `control`), open the pcap `trace`. Returns what the daemon's user must own (the
         socket, so it can remove it at exit)."""
         daemon = self.daemon
         server = self.control = ControlServer()
-        handed_over = []
+        handed_over: list[str | int] = []
         metrics = daemon.config.metrics
         if metrics is not None:
             self.latency = LatencyHistogram()

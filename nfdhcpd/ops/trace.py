@@ -10,12 +10,16 @@ even if the daemon is killed, and `tail -c +1 -f` can follow it.
 
 from __future__ import annotations
 
+import logging
 import os
 import struct
 import time
 from collections.abc import Iterable
 
 from ..core.decision import Frame, Inbound
+from ..shell.files import open_private
+
+log = logging.getLogger("nfdhcpd")
 
 #: pcap file header: magic (microsecond timestamps), version 2.4, zone, sigfigs,
 #: snaplen, LINKTYPE_ETHERNET; native byte order, which the magic tells readers.
@@ -28,31 +32,55 @@ _ETHERTYPE_IPV6 = b"\x86\xdd"
 
 
 class PcapWriter:
-    """Appends records to a pcap file opened (as root, before the privilege drop) here."""
+    """Appends records to a pcap file opened (as root, before the privilege drop) here.
+
+    The file stays root's. It is opened as `open_private` opens: never through a link,
+    and an existing file only if it is root's own regular file (a trace left by an
+    earlier run), which is then replaced; one another user made is refused.
+    """
 
     def __init__(self, path: str) -> None:
         self.path = path
-        # 0640, also when replacing an older trace: it holds the VMs' addresses and names.
-        self.fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o640)
-        os.fchmod(self.fd, 0o640)
-        os.write(self.fd, _FILE_HEADER)
+        self.fd = open_private(path, os.O_WRONLY | os.O_CREAT, 0o640, owners=(0,))
+        try:
+            os.ftruncate(self.fd, 0)
+            # 0640, also when replacing an older trace: it holds the VMs' addresses and names.
+            os.fchmod(self.fd, 0o640)
+            os.write(self.fd, _FILE_HEADER)
+        except OSError:
+            os.close(self.fd)
+            raise
+        #: False once a write failed: tracing is off, the file closed
+        self.on = True
 
     def fileno(self) -> int:
         return self.fd
 
     def record(self, inbound: Inbound | None, frames: Iterable[Frame]) -> None:
-        """Write the request (if any) and the reply frames, in one write(2)."""
+        """Write the request (if any) and the reply frames, in one write(2).
+
+        A failed write (a full disk, say) turns tracing off with one error line: the
+        trace is an aid, and must never cost a VM its reply or the daemon its life.
+        """
+        if not self.on:
+            return
         now = time.time()
         sec, usec = int(now), int(now % 1 * 1_000_000)
         parts = [] if inbound is None else [_ether(inbound)]
         parts += [frame.data for frame in frames]
-        os.write(
-            self.fd,
-            b"".join(_RECORD.pack(sec, usec, len(data), len(data)) + data for data in parts),
-        )
+        try:
+            os.write(
+                self.fd,
+                b"".join(_RECORD.pack(sec, usec, len(data), len(data)) + data for data in parts),
+            )
+        except OSError as exc:
+            self.close()
+            log.error("trace %s: cannot write (%s): tracing off", self.path, exc.strerror)
 
     def close(self) -> None:
-        os.close(self.fd)
+        if self.on:
+            self.on = False
+            os.close(self.fd)
 
 
 def _ether(inbound: Inbound) -> bytes:

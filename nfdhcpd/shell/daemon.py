@@ -17,7 +17,7 @@ from functools import partial
 from typing import NamedTuple, Protocol
 
 from ..core import responder
-from ..core.binding import BindingTable, describe
+from ..core.binding import Binding, BindingTable, describe
 from ..core.config import Config
 from ..core.decision import Frame
 from ..core.errors import ConfigError
@@ -131,7 +131,7 @@ class Daemon:
     def install_signals(self) -> None:
         self.loop.install_signals()
 
-    def open_ops(self, control: str | None, trace: str | None) -> list[str]:
+    def open_ops(self, control: str | None, trace: str | None) -> list[str | int]:
         """Open the metrics endpoint, control socket and trace (see ops.endpoints)."""
         handed_over = self.ops.open(control, trace)
         self.path.trace = self.advertiser.trace = self.ops.trace
@@ -141,8 +141,10 @@ class Daemon:
 
     def run(self) -> None:
         # The first scan runs here, once logging goes where the daemon keeps it; events
-        # since the watch was set up are read afterwards and change nothing twice.
-        self.watcher.rescan()
+        # since the watch was set up are read afterwards and change nothing twice. Like
+        # every handler of the loop it cannot stop the daemon (a bug would be a restart
+        # loop under systemd); the next event or SIGHUP scans again.
+        self._contained("the first scan", self.watcher.rescan)
         log.info(
             "serving %d bindings from %s (packet path %s)",
             len(self.table),
@@ -178,7 +180,7 @@ class Daemon:
         self.path.table = self.ra.held(self.path.table, self.injector, self.counters, now)
         if self.ra.due(now):
             for binding in self.table.values():
-                self.advertiser.send(binding, self.config)
+                self._advertise(binding)
 
     def on_signals(self, signums: set[int]) -> bool:
         if signums & {signal.SIGTERM, signal.SIGINT}:
@@ -268,8 +270,26 @@ class Daemon:
             self.notifier.status(self.status_line())
         if len(self.path.pending):
             self.path.replay(self.loop.clock())
-        if self.config.enable_ipv6:
-            self.advertiser.changed(old, table, self.config)
+        if not self.config.enable_ipv6:
+            return
+        # A new or changed IPv6 binding is advertised at once, not a period later.
+        for name, binding in table.items():
+            if binding.subnet6 is not None and old.get(name) != binding:
+                self._advertise(binding)
+
+    def _advertise(self, binding: Binding) -> None:
+        """One binding's RA, inside the error handler: a bug with one binding costs
+        that binding its RA, never the others theirs or the daemon its life."""
+        self._contained(
+            f"the RA on {binding.name}", partial(self.advertiser.send, binding, self.config)
+        )
+
+    def _contained(self, what: str, task: Callable[[], object]) -> None:
+        try:
+            task()
+        except Exception:
+            self.on_error()
+            log.exception("internal error in %s", what)
 
     def close(self) -> None:
         for queue in self.queues.values():

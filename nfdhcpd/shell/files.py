@@ -41,6 +41,33 @@ def default_duid() -> bytes:
     return b"\x00\x04" + ident.bytes
 
 
+def open_private(path: str, flags: int, mode: int, owners: tuple[int, ...]) -> int:
+    """Open `path` for root where another user may own the directory (finding 1 of
+    issue 12): never through a symbolic link, never as a controlling terminal, and
+    only a regular file with one link whose owner is one of `owners`. Otherwise
+    `OSError` naming the file. A link planted to /etc/shadow is refused, not followed."""
+    try:
+        fd = os.open(path, flags | os.O_NOFOLLOW | os.O_NOCTTY | os.O_NONBLOCK | os.O_CLOEXEC, mode)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise OSError(f"{path} is a symbolic link, refused") from None
+        raise OSError(f"{path}: {exc.strerror}") from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise OSError(f"{path} is not a regular file, refused")
+        if info.st_nlink != 1:
+            raise OSError(f"{path} has {info.st_nlink} hard links, refused")
+        if info.st_uid not in owners:
+            expected = " or ".join(f"uid {uid}" for uid in owners)
+            raise OSError(f"{path} is owned by uid {info.st_uid}, not {expected}, refused")
+        os.set_blocking(fd, True)  # O_NONBLOCK only kept a FIFO from blocking the open
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
 def read_binding(datapath: str, name: str) -> Binding:
     """Open `datapath/name` without following links and parse it."""
     path = os.path.join(datapath, name)
@@ -55,6 +82,9 @@ def read_binding(datapath: str, name: str) -> Binding:
         if not stat.S_ISREG(info.st_mode):
             kind = "a directory" if stat.S_ISDIR(info.st_mode) else "not a regular file"
             raise BindingError(name, 0, f"is {kind}, refused")
+        if info.st_nlink != 1:
+            # A second name for a file: someone else's file, or one made to appear here.
+            raise BindingError(name, 0, f"has {info.st_nlink} hard links, refused")
         if info.st_size > MAX_BINDING_SIZE:
             raise BindingError(name, 0, f"{info.st_size} bytes, larger than {MAX_BINDING_SIZE}")
         data = os.read(fd, MAX_BINDING_SIZE + 1)

@@ -32,9 +32,11 @@ QUEUE_MAXLEN = 4096
 #: Verdicts written at most per write: a bounded buffer, and a flood's first packets
 #: are released before its last ones are read.
 BATCH = 64
-#: Messages taken off the socket at most per `read`: as many as the queue holds, so
-#: a read drains it (the loop holds the queues after a read, see loop.Coalescer).
-READ_MAX = QUEUE_MAXLEN
+#: Messages taken off the socket at most per `read`: the loop serves every ready queue
+#: one batch per turn, so a flooded queue cannot make the others wait until it is
+#: drained (issue 12, finding 3); after a whole batch the loop polls again at once,
+#: without a coalescing hold (loop.READ_BATCH, the same number).
+READ_MAX = 64
 #: The socket's receive buffer (the kernel doubles it): room for a full queue of
 #: packets up to NetfilterQueue's copy size, so a coalescing window under a flood
 #: fills the queue before the socket overflows.
@@ -173,7 +175,7 @@ class Queue:
         return self._fd
 
     def read(self) -> list[RawPacket]:
-        """Every packet waiting (at most READ_MAX); each must get a `verdict`, then a
+        """The packets waiting, READ_MAX at most; each must get a `verdict`, then a
         `flush`."""
         packets: list[RawPacket] = []
         fd, buffers, view = self._nfq.get_fd(), [self._buffer], self._view

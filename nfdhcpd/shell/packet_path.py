@@ -194,13 +194,9 @@ class PacketPath:
                 f" (and {similar} like it before)" if similar else "",
             )
 
-    def act(self, decision: Decision, inbound: Inbound, now: float) -> None:
-        """Count, note, trace and send `decision`'s frames, then log it by its event."""
-        event = decision.event
-        self.counters[event] += 1
-        self.served.note(inbound.tap, inbound.queue, event, bool(decision.frames))
-        if self.trace is not None:
-            self.trace.record(inbound, decision.frames)
+    def _send(self, decision: Decision, inbound: Inbound, now: float) -> bool:
+        """Send `decision`'s frames; False if one could not be (logged under the budget:
+        a VM can make sends fail on purpose, with a frame too large, say)."""
         for frame in decision.frames:
             if self.multicast_ras is not None and is_multicast_ra(frame):
                 self.multicast_ras.hold(frame, now)  # RFC 4861 6.2.6: sent by `tick`
@@ -209,8 +205,29 @@ class PacketPath:
                 self.sender.send(frame)
             except OSError as exc:
                 self.counters["send-error"] += 1
-                log.warning("cannot send on %s: %s (%s)", frame.ifname, exc, decision.reason)
-                return
+                similar = self.log_budget.spend((inbound.tap, "send-error"), now)
+                if similar is not None:
+                    log.warning(
+                        "cannot send on %s: %s (%s)%s",
+                        frame.ifname,
+                        exc,
+                        decision.reason,
+                        f" (and {similar} like it before)" if similar else "",
+                    )
+                return False
+        return True
+
+    def act(self, decision: Decision, inbound: Inbound, now: float) -> None:
+        """Count, note, trace and send `decision`'s frames, then log it by its event."""
+        event = decision.event
+        self.counters[event] += 1
+        self.served.note(inbound.tap, inbound.queue, event, bool(decision.frames))
+        # The reply first, the trace after: tracing may be slow or fail, the VM waits.
+        sent = self._send(decision, inbound, now)
+        if self.trace is not None:
+            self.trace.record(inbound, decision.frames)
+        if not sent:
+            return
         if event in QUIET_EVENTS:
             level = logging.DEBUG
         else:

@@ -116,13 +116,13 @@ def _ancestors(path: str) -> list[str]:
         head = parent
 
 
-def drop_privileges(user: str, chown: tuple[str, ...] = ()) -> str:
+def drop_privileges(user: str, chown: tuple[str | int, ...] = ()) -> str:
     """Become `user` with only CAP_NET_ADMIN and CAP_NET_RAW; return what was done.
 
     Called as root after every privileged open; `chown` lists what the daemon must
-    still write or replace as `user` (its log and pid files, and their directories
-    when it created them). A process that
-    is already unprivileged must already hold the two capabilities (given by
+    still write or replace as `user`: descriptors (its log file, as opened) and paths
+    (its control socket), the latter never followed through a symbolic link. A process
+    that is already unprivileged must already hold the two capabilities (given by
     systemd's AmbientCapabilities, say) and is left as it is.
     """
     entry = check_user(user)
@@ -133,9 +133,11 @@ def drop_privileges(user: str, chown: tuple[str, ...] = ()) -> str:
                 f"running as uid {os.geteuid()} without CAP_NET_ADMIN and CAP_NET_RAW"
             )
         return f"already unprivileged (uid {os.geteuid()})"
-    for path in chown:
-        if os.path.exists(path):
-            os.chown(path, entry.pw_uid, entry.pw_gid)
+    for item in chown:
+        if isinstance(item, int):
+            os.fchown(item, entry.pw_uid, -1)
+        elif os.path.lexists(item):
+            os.chown(item, entry.pw_uid, entry.pw_gid, follow_symlinks=False)
     libc = _libc()
     libc.prctl.argtypes = [ctypes.c_int, *[ctypes.c_ulong] * 4]  # unused ones must be 0
     with open("/proc/sys/kernel/cap_last_cap", encoding="ascii") as f:

@@ -8,13 +8,14 @@ import logging
 import logging.handlers
 import os
 import sys
+from typing import TextIO
 
 import daemon as python_daemon  # imported before privileges are dropped, like all we use
 
 from ..core.errors import ConfigError
 from ..ops.control import control_path
 from .daemon import Daemon
-from .files import load_config
+from .files import load_config, open_private
 from .notify import Notifier
 from .pidfile import PidFile
 from .privileges import check_user, drop_privileges, readable_by, unreadable_config
@@ -42,22 +43,29 @@ def start(args: argparse.Namespace) -> int:
 
     pidfile: PidFile | None = None
     daemon: Daemon | None = None
+    early_log: TextIO | None = None
     logfile = os.path.join(config.logdir, "nfdhcpd.log")
     try:
         user = check_user(config.user)
-        handed_over: list[str] = []  # what `user` must write, or replace, once root is gone
+        uid = user.pw_uid
+        # What `user` must own once root is gone: the log file (by descriptor, as
+        # opened) and the control socket (by name, never through a link). Directories
+        # nfdhcpd makes stay root's: one the user owned would let it plant links there
+        # for root to follow at the next start (finding 1 of issue 12).
+        handed_over: list[str | int] = []
         if not args.foreground:
-            piddir = os.path.dirname(config.pidfile)
-            handed_over += [d for d in (piddir, config.logdir) if not os.path.isdir(d)]
             pidfile = PidFile(config.pidfile)
             os.makedirs(config.logdir, exist_ok=True)
+            flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT
+            logfd = open_private(logfile, flags, 0o640, owners=(0, uid))
+            handed_over.append(logfd)  # reopened by name, as `user`, after logrotate
             # Until it detaches, the daemon logs to its file as well; the terminal (an
             # init script's output) gets only warnings and errors.
-            early = logging.FileHandler(logfile, encoding="utf-8")
+            early_log = os.fdopen(logfd, "a", encoding="utf-8")
+            early = logging.StreamHandler(early_log)
             early.setFormatter(logging.Formatter(LOG_FORMAT))
             logging.getLogger().addHandler(early)
             stderr.setLevel(logging.WARNING)
-            handed_over += [logfile, pidfile.path]
         if not readable_by(config.path, user):  # SIGHUP re-reads it as `user`
             log.warning("%s", unreadable_config(config.path, config.user))
         # systemd's notify socket is connected now, as root (shell/notify.py).
@@ -65,9 +73,7 @@ def start(args: argparse.Namespace) -> int:
         # The control socket lives beside the pidfile, in the foreground too (no pidfile
         # then, so its directory may still have to be made).
         control = control_path(config.pidfile)
-        if not os.path.isdir(os.path.dirname(control)):
-            os.makedirs(os.path.dirname(control))
-            handed_over.append(os.path.dirname(control))
+        os.makedirs(os.path.dirname(control), exist_ok=True)
         handed_over += daemon.open_ops(control, args.trace or config.trace)
         log.info("%s", drop_privileges(config.user, tuple(handed_over)))
     except Exception as exc:  # one line, never a traceback (an init script shows it)
@@ -86,6 +92,8 @@ def start(args: argparse.Namespace) -> int:
     assert pidfile is not None
     for before_detach in logging.getLogger().handlers:  # DaemonContext closes their fds
         before_detach.close()
+    if early_log is not None:
+        early_log.close()  # ours: a StreamHandler leaves its stream open
     context = python_daemon.DaemonContext(
         files_preserve=[*daemon.fds(), pidfile.fd],
         umask=0o022,

@@ -1,7 +1,7 @@
 """Keep the binding table current from the state directory, driven by inotify.
 
-The watcher reads files safely (`files.read_binding`: no symlinks, no special files,
-bounded size), parses them with the pure `parse_binding`, and after each batch of
+The watcher reads files safely (`files.read_binding`: no symlinks, no hard links, no
+special files, bounded size), parses them with the pure `parse_binding`, and after each batch of
 events swaps in one new immutable table. A file that fails to parse is reported with
 its line and reason; if it replaced a good binding, the last good one keeps serving.
 """
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import stat
 from collections.abc import Callable
 
 import pyinotify
@@ -21,7 +22,8 @@ from .files import read_binding, shown
 log = logging.getLogger("nfdhcpd.watcher")
 
 _MASK = (
-    pyinotify.IN_CLOSE_WRITE
+    pyinotify.IN_CREATE
+    | pyinotify.IN_CLOSE_WRITE
     | pyinotify.IN_MOVED_TO
     | pyinotify.IN_DELETE
     | pyinotify.IN_MOVED_FROM
@@ -124,8 +126,23 @@ class Watcher(pyinotify.ProcessEvent):  # type: ignore[misc]
             log.error("state directory %s vanished; bindings frozen until SIGHUP", self.datapath)
             return
         name = event.name
-        if name and not ignored_name(name):
-            self._dirty.add(name)
+        if not name or ignored_name(name):
+            return
+        # A symlink, hard link, FIFO or directory made here raises IN_CREATE and nothing
+        # after it: it is refused (and logged) now. A new regular file is read once it
+        # is written (IN_CLOSE_WRITE), never half-written.
+        if mask & pyinotify.IN_CREATE and not self._not_written(name):
+            return
+        self._dirty.add(name)
+
+    def _not_written(self, name: str) -> bool:
+        """True if `name` is not a file that something is writing: anything but a
+        regular file with one link."""
+        try:
+            info = os.lstat(os.path.join(self.datapath, name))
+        except OSError:
+            return False  # gone again: its IN_DELETE follows
+        return not (stat.S_ISREG(info.st_mode) and info.st_nlink == 1)
 
     def _load(self, name: str, *, quiet: bool = False) -> Binding | None:
         """The new binding for `name`, or the last good one if the file is bad."""

@@ -47,7 +47,6 @@ LIMITS = {
     "SEARCH": ("a.example", 6),
     "ROUTES": ("10.{i}.0.0/16 via 192.0.2.1", 16),
 }
-NEEDS_FIX = "issue 12: fixed with the package changes after the restructure"
 
 
 def binding_with(key: str, count: int) -> bytes:
@@ -62,7 +61,6 @@ def binding_with(key: str, count: int) -> bytes:
 # --- finding 5: list limits, so an accepted binding always works --------------------
 
 
-@pytest.mark.xfail(strict=True, reason=NEEDS_FIX)
 @pytest.mark.parametrize("key", sorted(LIMITS))
 def test_list_longer_than_its_limit_is_refused(key: str) -> None:
     limit = LIMITS[key][1]
@@ -73,7 +71,6 @@ def test_list_longer_than_its_limit_is_refused(key: str) -> None:
     assert str(limit) in caught.value.reason
 
 
-@pytest.mark.xfail(strict=True, reason=NEEDS_FIX)
 def test_the_reviewers_dns6_binding_is_refused_by_check(tmp_path: Path) -> None:
     """4,199 DNS6 addresses in under 64 KiB: `check` accepted it, and its RA did not fit
     in 65,535 bytes (the daemon died at each RA round and each restart's first scan)."""
@@ -152,7 +149,6 @@ def _ip_checksum(header: bytes) -> int:
     return ~total & 0xFFFF
 
 
-@pytest.mark.xfail(strict=True, reason=NEEDS_FIX)
 def test_a_client_id_too_long_to_echo_is_dropped_not_the_reply() -> None:
     binding = parse_binding((GRNET_BINDING + "MTU=1500\n").encode(), TAP)
     decision = run(inbound(_discover_with_client_id(1215)), table_of(binding))
@@ -186,7 +182,6 @@ def _option_codes(frame: bytes) -> bytes:
 # --- finding 9: lines end at \n only ---------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason=NEEDS_FIX)
 @pytest.mark.parametrize("brk", ["\v", "\f", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029"])
 def test_only_newline_ends_a_line(brk: str) -> None:
     """Python's str.splitlines also breaks at these; the Ganeti hook and a shell do not."""
@@ -199,7 +194,6 @@ def test_only_newline_ends_a_line(brk: str) -> None:
 # --- finding 7: a dedicated user ---------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason=NEEDS_FIX)
 def test_the_default_user_is_the_packages_own() -> None:
     assert Config().user == "nfdhcpd"
     config = parse_config("[general]\nuser = nobody\n", "/test/nfdhcpd.conf")
@@ -212,7 +206,6 @@ def test_the_default_user_is_the_packages_own() -> None:
 HOSTILE_NAME = "tap\x1b]2;owned\x07\x1b[2J"
 
 
-@pytest.mark.xfail(strict=True, reason=NEEDS_FIX)
 def test_status_escapes_names() -> None:
     answer = {
         "bindings": [
@@ -226,7 +219,6 @@ def test_status_escapes_names() -> None:
     assert "\\x1b" in text
 
 
-@pytest.mark.xfail(strict=True, reason=NEEDS_FIX)
 def test_check_escapes_names(tmp_path: Path) -> None:
     bad = tmp_path / "tap\x1b[2J"
     bad.write_text("MAC=nonsense\n")
@@ -268,10 +260,7 @@ def _pump(w: Watcher, seconds: float = 0.5) -> None:
 
 @pytest.mark.parametrize(
     "kind",
-    [
-        pytest.param(k, marks=pytest.mark.xfail(strict=True, reason=NEEDS_FIX))
-        for k in ("symlink", "hardlink", "fifo")
-    ],
+    ["symlink", "hardlink", "fifo"],
 )
 def test_a_link_or_fifo_created_live_is_refused_at_once(
     kind: str, watcher: tuple[Watcher, Path], tmp_path: Path, caplog: pytest.LogCaptureFixture
@@ -293,7 +282,6 @@ def test_a_link_or_fifo_created_live_is_refused_at_once(
     assert refused and "refused" in refused[0], refused
 
 
-@pytest.mark.xfail(strict=True, reason=NEEDS_FIX)
 def test_a_hard_linked_binding_is_not_served_at_a_rescan_either(tmp_path: Path) -> None:
     """A second name for a file is another writer's file (or a way to make one appear)."""
     datapath = tmp_path / "state"
