@@ -21,7 +21,7 @@ import time
 from typing import Any
 
 from .core.binding import describe, ignored_name, valid_ifname
-from .core.config import Config
+from .core.config import Config, user_warning
 from .core.errors import BindingError, ConfigError
 from .ops.control import control_path, query
 from .ops.rules import DEFAULT_MARK, MODES, RulesError, iptables_script, nft_script
@@ -212,8 +212,9 @@ def _warn(path: str, warnings: tuple[str, ...]) -> None:
 
 def check_all(config: Config, user: pwd.struct_passwd | None = None) -> int:
     """The config (already loaded), then every binding in its datapath."""
-    for warning in config.warnings:
-        print(shown(f"warning: {warning}"), file=sys.stderr)
+    for warning in (*config.warnings, user_warning(config)):
+        if warning is not None:
+            print(shown(f"warning: {warning}"), file=sys.stderr)
     if user is not None and not readable_by(config.path, user):
         print(shown(f"warning: {unreadable_config(config.path, config.user)}"), file=sys.stderr)
     print(shown(f"{config.path}: ok"))

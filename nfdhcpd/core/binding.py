@@ -37,18 +37,17 @@ from .wire import mac_text, parse_mac
 
 #: A binding file larger than this is refused unread: real ones are a few hundred bytes.
 MAX_BINDING_SIZE = 64 * 1024
-#: The most entries a list may hold (DNS, NTP, DNS6; ROUTES; SEARCH names, and their
-#: characters, as glibc's resolver long held them). With every list full a reply still
-#: fits 576 bytes (DHCPv4, RFC 791's minimum datagram; the rest of the options are
-#: left out if need be) and an RA or DHCPv6 reply 1280 (IPv6's minimum MTU, RFC 8200
-#: section 5): a binding that is accepted always gets its replies through. Before
-#: these limits, 4,199 DNS6 addresses made an RA of more than 65,535 bytes. The
-#: config's lists ([dhcp] nameservers, ntp_servers, [ipv6] nameservers, domains)
-#: have the same limits.
+#: The most entries a list may hold (DNS, NTP and DNS6 addresses, ROUTES, SEARCH names
+#: and their characters), so that a binding that is accepted always gets its replies
+#: through: with every list full an RA or a DHCPv6 reply still fits 1280 bytes, IPv6's
+#: minimum MTU (RFC 8200 section 5), and DHCPv4 replies fit the client's size by
+#: leaving options out (RFC 2131 4.3.1). Before these limits, 4,199 DNS6 addresses made
+#: an RA of more than 65,535 bytes. The config's lists ([dhcp] nameservers, ntp_servers,
+#: [ipv6] nameservers, domains) have the same limits.
 MAX_ADDRESSES = 8
-MAX_ROUTES = 16
-MAX_SEARCH = 6
-MAX_SEARCH_CHARS = 256
+MAX_ROUTES = 32
+MAX_SEARCH = 8
+MAX_SEARCH_CHARS = 512
 
 _KEY_LINE = re.compile(r"^(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)=(.*)$")
 _LABEL = re.compile(r"^(?!-)[A-Za-z0-9_-]{1,63}(?<!-)$")

@@ -321,6 +321,18 @@ def _grnet_values(path: str, values: dict[str, object], warnings: list[str]) -> 
         )
 
 
+def user_warning(config: Config) -> str | None:
+    """What to say at start (and in `check`) when `user` is nobody: whatever else runs
+    as nobody could signal the daemon and ask its control socket. Not one of the
+    config's warnings: GRNET's own config names nobody and loads without any."""
+    if config.user != "nobody":
+        return None
+    return (
+        f"{config.path}: [general] user = nobody is shared with other services; "
+        "a dedicated user (the package's nfdhcpd) keeps them away from nfdhcpd"
+    )
+
+
 def _first_error_line(exc: configparser.Error) -> int | None:
     """The line of the first bad line a ParsingError collected."""
     errors = getattr(exc, "errors", None)

@@ -214,6 +214,12 @@ def iptables_script(
         if config.enable_ipv6:
             lines.append("sysctl -q -w net.bridge.bridge-nf-call-ip6tables=1")
     limit = limit_ruleset(config, mode, interfaces, mark)
+    # Each run replaces the last one whole (as it does chain nfdhcpd): a table of a
+    # family this run does not make goes.
+    made = [family for family, _why in _families(mode)] if limit else []
+    for family in ("inet", "bridge"):
+        if family not in made:
+            lines.append(f"nft delete table {family} nfdhcpd_limit 2>/dev/null || true")
     if limit:
         lines += [
             f"# The per-TAP rate limit ([general] rate_limit {config.rate_limit}/s, rate_burst "
@@ -225,8 +231,6 @@ def iptables_script(
         ]
     else:
         lines.append("# [general] rate_limit = 0: no per-TAP rate limit.")
-        lines.append("nft delete table inet nfdhcpd_limit 2>/dev/null || true")
-        lines.append("nft delete table bridge nfdhcpd_limit 2>/dev/null || true")
     for tool in ("iptables", "ip6tables"):
         rules = iptables_rules(config, tool, mode, interfaces, mark)
         if not rules:

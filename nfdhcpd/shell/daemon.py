@@ -144,7 +144,7 @@ class Daemon:
         # since the watch was set up are read afterwards and change nothing twice. Like
         # every handler of the loop it cannot stop the daemon (a bug would be a restart
         # loop under systemd); the next event or SIGHUP scans again.
-        self._contained("the first scan", self.watcher.rescan)
+        contained("the first scan", self.watcher.rescan, self.on_error)
         log.info(
             "serving %d bindings from %s (packet path %s)",
             len(self.table),
@@ -280,16 +280,8 @@ class Daemon:
     def _advertise(self, binding: Binding) -> None:
         """One binding's RA, inside the error handler: a bug with one binding costs
         that binding its RA, never the others theirs or the daemon its life."""
-        self._contained(
-            f"the RA on {binding.name}", partial(self.advertiser.send, binding, self.config)
-        )
-
-    def _contained(self, what: str, task: Callable[[], object]) -> None:
-        try:
-            task()
-        except Exception:
-            self.on_error()
-            log.exception("internal error in %s", what)
+        send = partial(self.advertiser.send, binding, self.config)
+        contained(f"the RA on {binding.name}", send, self.on_error)
 
     def close(self) -> None:
         for queue in self.queues.values():
@@ -299,3 +291,12 @@ class Daemon:
         self.injector.close()
         self.ops.close()
         self.notifier.close()
+
+
+def contained(what: str, task: Callable[[], object], on_error: Callable[[], None]) -> None:
+    """`task()`; if it raises, a bug: count it, say so loudly, and go on serving."""
+    try:
+        task()
+    except Exception:
+        on_error()
+        log.exception("internal error in %s", what)

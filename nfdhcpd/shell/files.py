@@ -51,6 +51,8 @@ def open_private(path: str, flags: int, mode: int, owners: tuple[int, ...]) -> i
     except OSError as exc:
         if exc.errno == errno.ELOOP:
             raise OSError(f"{path} is a symbolic link, refused") from None
+        if exc.errno == errno.ENXIO:  # a FIFO without reader, or a socket
+            raise OSError(f"{path} is not a regular file, refused") from None
         raise OSError(f"{path}: {exc.strerror}") from None
     try:
         info = os.fstat(fd)

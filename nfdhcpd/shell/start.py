@@ -12,6 +12,7 @@ from typing import TextIO
 
 import daemon as python_daemon  # imported before privileges are dropped, like all we use
 
+from ..core.config import user_warning
 from ..core.errors import ConfigError
 from ..ops.control import control_path
 from .daemon import Daemon
@@ -38,8 +39,9 @@ def start(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"nfdhcpd: {exc}", file=sys.stderr)
         return EXIT_CONFIG
-    for warning in config.warnings:
-        log.warning("%s", warning)
+    for warning in (*config.warnings, user_warning(config)):
+        if warning is not None:
+            log.warning("%s", warning)
 
     pidfile: PidFile | None = None
     daemon: Daemon | None = None

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import pwd
 import secrets
 import shutil
 import signal
@@ -28,6 +29,7 @@ pytestmark = [
 ]
 
 NFDHCPD = str(Path(sys.executable).with_name("nfdhcpd"))
+REPO = Path(__file__).resolve().parents[2]
 MAC = "52:54:00:12:34:56"
 
 
@@ -63,7 +65,7 @@ class Host:
         self.bindings.mkdir()
         self.good = (
             f"[general]\npidfile = {self.pidfile}\ndatapath = {self.bindings}\n"
-            f"logdir = {self.logdir}\n[dhcp]\nserver_ip = 192.0.2.1\n"
+            f"logdir = {self.logdir}\nuser = nobody\n[dhcp]\nserver_ip = 192.0.2.1\n"
             "[ipv6]\nenable_ipv6 = no\n"
         )
         self.conf.write_text(self.good)
@@ -203,18 +205,36 @@ def test_daemon_mode_lifecycle(host: Host) -> None:
     assert "lease_lifetime = 'soon'" in host.log()
     assert "lease of 192.0.2.10 obtained" in host.lease()
 
-    # logrotate moves the log away: the next lines go to a new file.
+    # The shipped logrotate config (for this log directory and user) moves the log
+    # away and creates the new one for the daemon, which, no longer root, cannot
+    # create files in the root-owned directory: the next lines go to the new file.
+    shipped = (REPO / "conf" / "logrotate").read_text()
+    rotation = host.root / "logrotate.conf"
+    rotation.write_text(
+        shipped.replace("/var/log/nfdhcpd/", f"{host.logdir}/").replace(
+            " nfdhcpd adm", " nobody adm"
+        )
+    )
+    subprocess.run(
+        ["logrotate", "-f", "-s", str(host.root / "logrotate.state"), str(rotation)],
+        check=True,
+        timeout=30,
+    )
     rotated = host.logdir / "nfdhcpd.log.1"
-    (host.logdir / "nfdhcpd.log").rename(rotated)
+    assert "reload refused" in rotated.read_text()
     host.conf.write_text(host.good)
     os.kill(pid, signal.SIGHUP)
     wait_for("reload in the new log", lambda: "reloaded" in host.log())
     assert "reloaded" not in rotated.read_text()
 
-    # SIGTERM: clean exit, pidfile removed.
+    # SIGTERM: clean exit. The pidfile and its directory are root's: the daemon, no
+    # longer root, empties the file (the init script removes it after the stop).
     os.kill(pid, signal.SIGTERM)
     wait_for("exit", lambda: not alive(pid))
-    assert not host.pidfile.exists()
+    assert host.pidfile.read_text() == ""
+    for path in (host.pidfile, host.pidfile.parent, host.logdir):
+        assert path.stat().st_uid == 0, path
+    assert (host.logdir / "nfdhcpd.log").stat().st_uid == pwd.getpwnam("nobody").pw_uid
     assert "stopped" in host.log()
 
 

@@ -23,7 +23,6 @@ from .netns import BindingSpec, Hypervisor, Mode
 pytestmark = pytest.mark.e2e
 
 CONF = netns.REPO_ROOT / "conf"
-NEEDS_FIX = "issue 12: fixed with the package changes after the restructure"
 #: The shipped limit: [general] rate_limit and rate_burst's defaults.
 RATE, BURST = 100, 200
 
@@ -185,19 +184,48 @@ def test_the_nft_rate_limit_is_per_tap(hv: Hypervisor, mode: Mode) -> None:
 # --- the iptables form with the real daemon: one VM floods, another is served -------
 
 
-def load_iptables_form(hv: Hypervisor) -> None:
-    """conf/: the rate limit (nftables, marks), then the iptables and ip6tables rules."""
-    loaded = nft(hv, "-f", str(CONF / "nfdhcpd-limit.nft"))
-    assert loaded.returncode == 0, loaded.stderr
-    for tool in ("iptables", "ip6tables"):
-        rules = (CONF / f"{tool}.rules").read_text()
-        subprocess.run(
-            ["ip", "netns", "exec", hv.name, f"{tool}-restore", "-w", "--noflush"],
-            input=rules,
-            check=True,
-            text=True,
-            timeout=30,
-        )
+def rules_script(*options: str) -> str:
+    """What `nfdhcpd rules` prints for the default config (no config file)."""
+    exe = netns.nfdhcpd_executable()
+    assert exe is not None
+    result = subprocess.run(
+        [str(exe), "rules", "-c", "/nonexistent/nfdhcpd.conf", *options],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    return result.stdout
+
+
+def apply_rules(hv: Hypervisor, *options: str) -> None:
+    """`nfdhcpd rules | sh`, in the hypervisor namespace."""
+    hv.exec("sh", "-e", "-c", rules_script(*options))
+
+
+def test_nfdhcpd_rules_nft_passes_nft_check(hv: Hypervisor) -> None:
+    for mode in ("routed", "bridged", "both"):
+        check_ruleset(hv, rules_script("--nft", "--mode", mode))
+
+
+def test_nfdhcpd_rules_applied_twice_add_nothing_twice(hv: Hypervisor) -> None:
+    hv.add_bridge()  # the bridge sysctls exist only once a bridge does
+    for _ in range(2):
+        apply_rules(hv)
+    for tool, count in (("iptables", 2), ("ip6tables", 6)):
+        listing = hv.exec(tool, "-w", "-t", "mangle", "-S").stdout.splitlines()
+        assert listing.count("-A PREROUTING -j nfdhcpd") == 1, listing
+        assert sum(line.startswith("-A nfdhcpd ") for line in listing) == count, listing
+    tables = nft(hv, "list", "tables").stdout.splitlines()
+    assert sorted(tables) == ["table bridge nfdhcpd_limit", "table inet nfdhcpd_limit"]
+    # Other options replace the rules, not add to them.
+    apply_rules(hv, "--mode", "routed", "--interfaces", "vnet+")
+    listing = hv.exec("iptables", "-w", "-t", "mangle", "-S").stdout.splitlines()
+    assert [line for line in listing if line.startswith("-A nfdhcpd ")] == [
+        "-A nfdhcpd -i vnet+ -p udp -m udp --dport 67 -m mark --mark 0x0/0x100000 "
+        "-j NFQUEUE --queue-num 42 --queue-bypass"
+    ]
+    assert nft(hv, "list", "tables").stdout.splitlines() == ["table inet nfdhcpd_limit"]
 
 
 @pytest.mark.parametrize("mode", ["routed", "bridged"])
@@ -207,7 +235,7 @@ def test_a_flooding_vm_leaves_the_others_served(hv: Hypervisor, mode: Mode) -> N
         hv.add_bridge()
     flooder = hv.add_vm("tap1", netns.mac_for(1), bridged=bridged)
     served = hv.add_vm("tap2", netns.mac_for(2), bridged=bridged)
-    load_iptables_form(hv)
+    apply_rules(hv)
     daemon = hv.start_daemon(
         functools.partial(netns.render_config, ipv6={"ra_period": "300"}),
         queues=(42, 43, 44, 45),
@@ -255,7 +283,6 @@ def test_a_flooding_vm_leaves_the_others_served(hv: Hypervisor, mode: Mode) -> N
 # --- faults that must not become outages -------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason=NEEDS_FIX)
 def test_a_full_trace_disk_stops_neither_replies_nor_the_daemon(hv: Hypervisor) -> None:
     """Finding 4: the trace on a full file system. Replies go out first; the first
     failed write turns tracing off with one error line; RA rounds go on."""

@@ -33,7 +33,6 @@ pytestmark = [
 NFDHCPD = str(Path(sys.executable).with_name("nfdhcpd"))
 USER = "nobody"
 SECRET = "root's secret\n"
-NEEDS_FIX = "issue 12: fixed with the package changes after the restructure"
 
 
 def as_user(*argv: str) -> None:
@@ -138,18 +137,7 @@ ATTACKS = {
 }
 
 
-@pytest.mark.parametrize(
-    "attack",
-    [
-        pytest.param(
-            name,
-            marks=[]
-            if name == "control socket"
-            else [pytest.mark.xfail(strict=True, reason=NEEDS_FIX)],
-        )
-        for name in ATTACKS
-    ],
-)
+@pytest.mark.parametrize("attack", list(ATTACKS))
 def test_a_planted_symlink_leaves_the_victim_untouched(site: Site, attack: str) -> None:
     planted, options = ATTACKS[attack]
     victim = site.victim(f"{attack}-victim")
@@ -161,7 +149,6 @@ def test_a_planted_symlink_leaves_the_victim_untouched(site: Site, attack: str) 
     assert planted.split("/")[-1] in started.stderr
 
 
-@pytest.mark.xfail(strict=True, reason=NEEDS_FIX)
 def test_a_trace_file_another_user_made_is_refused(site: Site) -> None:
     """Finding 2: root trusted (truncated, re-moded, wrote) a trace file the user made."""
     trace = site.scratch / "trace.pcap"

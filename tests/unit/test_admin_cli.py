@@ -103,7 +103,7 @@ def test_rules_follow_the_config(tmp_path: Path) -> None:
     ]
     assert "ip6tables" not in result.stdout and "icmpv6" not in result.stdout
     assert 'iifname "vnet*" meta nfproto ipv4 udp dport 67 jump over_limit' in result.stdout
-    assert "table bridge" not in result.stdout
+    assert "table bridge nfdhcpd_limit {" not in result.stdout
 
 
 def test_rules_without_a_rate_limit(tmp_path: Path) -> None:

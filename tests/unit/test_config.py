@@ -56,7 +56,7 @@ def test_defaults() -> None:
         "pidfile": "/var/run/nfdhcpd/nfdhcpd.pid",
         "datapath": "/var/lib/nfdhcpd",
         "logdir": "/var/log/nfdhcpd",
-        "user": "nobody",
+        "user": "nfdhcpd",  # the package's own user (issue 12, finding 7)
         "rate_limit": 100,
         "rate_burst": 200,
         "pending_window": 30,

@@ -20,7 +20,7 @@ from scapy.layers.dhcp6 import DHCP6_InfoRequest, DHCP6_Solicit, DHCP6OptClientI
 
 from nfdhcpd.admin import format_status
 from nfdhcpd.core.binding import parse_binding
-from nfdhcpd.core.config import Config, parse_config
+from nfdhcpd.core.config import Config, parse_config, user_warning
 from nfdhcpd.core.errors import BindingError
 from nfdhcpd.core.reply6 import unsolicited_ra
 from nfdhcpd.shell.watcher import Watcher
@@ -44,16 +44,16 @@ LIMITS = {
     "DNS": ("192.0.2.53", 8),
     "NTP": ("192.0.2.123", 8),
     "DNS6": ("2001:db8::53", 8),
-    "SEARCH": ("a.example", 6),
-    "ROUTES": ("10.{i}.0.0/16 via 192.0.2.1", 16),
+    "SEARCH": ("a.example", 8),
+    "ROUTES": ("10.{i}.0.0/16 via 192.0.2.1", 32),
 }
 
 
 def binding_with(key: str, count: int) -> bytes:
     item, _limit = LIMITS[key]
     items = [item.replace("{i}", str(i)) for i in range(count)]
-    if key == "SEARCH":
-        items = [f"d{i}.example" for i in range(count)]
+    if key == "SEARCH":  # as long as a search list may be: 8 names, 511 characters
+        items = [f"d{i}" + "x" * 53 + ".example" for i in range(count)]
     value = ", ".join(items) if key == "ROUTES" else " ".join(items)
     return (GRNET_BINDING + f'{key}="{value}"\n').encode()
 
@@ -196,9 +196,11 @@ def test_only_newline_ends_a_line(brk: str) -> None:
 
 def test_the_default_user_is_the_packages_own() -> None:
     assert Config().user == "nfdhcpd"
+    assert user_warning(parse_config("", "/test/nfdhcpd.conf")) is None
     config = parse_config("[general]\nuser = nobody\n", "/test/nfdhcpd.conf")
     assert config.user == "nobody"
-    assert any("nobody" in w and "shared" in w for w in config.warnings), config.warnings
+    warning = user_warning(config)
+    assert warning is not None and "nobody" in warning and "shared" in warning
 
 
 # --- finding 8: names escaped wherever printed -----------------------------------------
