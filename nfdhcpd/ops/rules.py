@@ -206,8 +206,9 @@ def iptables_script(
     ]
     if mode in ("bridged", "both"):
         lines += [
-            "# Bridged TAPs: their IP packets must traverse iptables.",
-            "modprobe br_netfilter",
+            "# Bridged TAPs: their IP packets must traverse iptables (br_netfilter, a",
+            "# module or built in: then its sysctls are there already).",
+            "[ -d /proc/sys/net/bridge ] || modprobe br_netfilter",
         ]
         if config.enable_dhcp:
             lines.append("sysctl -q -w net.bridge.bridge-nf-call-iptables=1")
