@@ -21,6 +21,9 @@ from types import FrameType
 from typing import Protocol, TypeVar
 
 log = logging.getLogger("nfdhcpd")
+#: What one read of a queue takes at most (nfq.READ_BATCH; not imported, so the loop
+#: stays free of NetfilterQueue): every ready queue gets one batch per turn.
+READ_BATCH = 64
 T = TypeVar("T")
 
 #: The signals the daemon acts on (see Host.on_signals).
@@ -123,12 +126,15 @@ class Loop:
                 events = (others if hold > 0 else every).poll(timeout)
                 started = self.clock()
                 read = 0
+                full = False  # a queue gave a whole batch: more waits, poll again at once
                 for fd, _events in events:
                     if fd in queues:
-                        read += _contained(host, queues[fd]) or 0
+                        count = _contained(host, queues[fd]) or 0
+                        read += count
+                        full = full or count >= READ_BATCH
                     else:
                         _contained(host, handlers[fd])
-                if read:
+                if read and not full:
                     coalescer.read(read, started)
                 if self.flags:
                     flags, self.flags = self.flags, set()

@@ -235,7 +235,6 @@ class Queue:
                     log.error("NFQUEUE %d: verdict refused: %s", self.number, single)
 
     def unbind(self) -> None:
-        self._budget.sock.detach()
         self._nfq.unbind()
 
 

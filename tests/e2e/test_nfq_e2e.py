@@ -19,7 +19,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from nfdhcpd.shell.nfq import READ_BATCH
+from nfdhcpd.shell.nfq import READ_MAX
 
 from . import netns
 from .netns import Hypervisor
@@ -86,9 +86,9 @@ def test_every_packet_gets_its_verdict(hv: Hypervisor, mode: str) -> None:
     assert result["seen"] == result["unique"] == PACKETS
     assert result["intact"], "a packet read is not the datagram sent"
     assert result["waiting"] == 0, "packets left in the kernel queue without a verdict"
-    # One read takes READ_BATCH at most, though all 150 were waiting: the loop then
+    # One read takes READ_MAX at most, though all 150 were waiting: the loop then
     # turns to the other queues before this one's next batch (issue 12, finding 3).
-    assert result["reads"][0] == READ_BATCH and max(result["reads"]) == READ_BATCH
+    assert result["reads"][0] == READ_MAX and max(result["reads"]) == READ_MAX
     refusals = [line for line in proc.stderr.splitlines() if "verdict batch refused" in line]
     if mode == "broken":
         assert refusals, proc.stderr

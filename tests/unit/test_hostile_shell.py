@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -157,3 +158,38 @@ def test_open_private_refuses_another_owner(tmp_path: Path) -> None:
     with pytest.raises(OSError, match="owned by uid 65534, not uid 0, refused"):
         PcapWriter(str(path))
     assert path.read_text() == "mine\n"
+
+
+def test_a_whole_batch_is_followed_at_once_and_each_queue_gets_one_per_turn() -> None:
+    """Fairness (finding 3): two queues that stay readable, each read a whole batch, are
+    read in turns, one batch each, and not held a coalescing window after a full batch."""
+    from nfdhcpd.shell.loop import READ_BATCH, Loop
+    from nfdhcpd.shell.nfq import READ_MAX
+
+    from .test_loop import Host, stop
+
+    assert READ_BATCH == READ_MAX
+    loop = Loop()
+    host = Host(loop)
+    host.coalesce = 0.05
+    order: list[str] = []
+    for name in ("flooded", "other"):
+        r, w = host.pipe()
+        os.write(w, b"always readable")
+
+        def read(name: str = name) -> int:
+            order.append(name)
+            if len(order) == 20:
+                stop(host)
+            return READ_BATCH
+
+        host.queue[r] = read
+    started = time.monotonic()
+    try:
+        loop.run(host)
+    finally:
+        host.close()
+        loop.close()
+    assert time.monotonic() - started < 10 * 0.05  # never held a window
+    assert sorted(order[0::2] + order[1::2]) == sorted(order)
+    assert all(order[i] != order[i + 1] for i in range(0, 20, 2)), order  # both, each turn
