@@ -141,9 +141,7 @@ class Daemon:
 
     def run(self) -> None:
         # The first scan runs here, once logging goes where the daemon keeps it; events
-        # since the watch was set up are read afterwards and change nothing twice. Like
-        # every handler of the loop it cannot stop the daemon (a bug would be a restart
-        # loop under systemd); the next event or SIGHUP scans again.
+        # since are read afterwards and change nothing twice. It cannot stop the daemon.
         contained("the first scan", self.watcher.rescan, self.on_error)
         log.info(
             "serving %d bindings from %s (packet path %s)",
@@ -192,7 +190,7 @@ class Daemon:
             self.reload()
             self.notifier.ready(self.status_line())  # the new config, or the kept one
         if signal.SIGUSR1 in signums:
-            self.dump()
+            dump(self.table, self.counters)
         return True
 
     def on_error(self) -> None:
@@ -257,12 +255,6 @@ class Daemon:
             raise
         return queues
 
-    def dump(self) -> None:
-        log.info("binding table: %d bindings", len(self.table))
-        for name in sorted(self.table):
-            log.info("  %s: %s", name, describe(self.table[name]))
-        log.info("counters: %s", ", ".join(f"{k}={v}" for k, v in sorted(self.counters.items())))
-
     def _table_changed(self, table: BindingTable) -> None:
         old = self.path.table
         table = self.path.table = self.ra.renumbering.apply(old, table, self.loop.clock())
@@ -278,8 +270,7 @@ class Daemon:
                 self._advertise(binding)
 
     def _advertise(self, binding: Binding) -> None:
-        """One binding's RA, inside the error handler: a bug with one binding costs
-        that binding its RA, never the others theirs or the daemon its life."""
+        # Inside the error handler: a bug with one binding costs only its own RA.
         send = partial(self.advertiser.send, binding, self.config)
         contained(f"the RA on {binding.name}", send, self.on_error)
 
@@ -300,3 +291,11 @@ def contained(what: str, task: Callable[[], object], on_error: Callable[[], None
     except Exception:
         on_error()
         log.exception("internal error in %s", what)
+
+
+def dump(table: BindingTable, counters: Mapping[str, int]) -> None:
+    """SIGUSR1: the binding table and the counters, in the log."""
+    log.info("binding table: %d bindings", len(table))
+    for name in sorted(table):
+        log.info("  %s: %s", name, describe(table[name]))
+    log.info("counters: %s", ", ".join(f"{k}={v}" for k, v in sorted(counters.items())))
