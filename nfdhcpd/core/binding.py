@@ -33,21 +33,11 @@ from types import MappingProxyType
 from typing import TypeVar
 
 from .errors import BindingError
+from .limits import MAX_ADDRESSES, MAX_ROUTES, list_error, search_error
 from .wire import mac_text, parse_mac
 
 #: A binding file larger than this is refused unread: real ones are a few hundred bytes.
 MAX_BINDING_SIZE = 64 * 1024
-#: The most entries a list may hold (DNS, NTP and DNS6 addresses, ROUTES, SEARCH names
-#: and their characters), so that a binding that is accepted always gets its replies
-#: through: with every list full an RA or a DHCPv6 reply still fits 1280 bytes, IPv6's
-#: minimum MTU (RFC 8200 section 5), and DHCPv4 replies fit the client's size by
-#: leaving options out (RFC 2131 4.3.1). Before these limits, 4,199 DNS6 addresses made
-#: an RA of more than 65,535 bytes. The config's lists ([dhcp] nameservers, ntp_servers,
-#: [ipv6] nameservers, domains) have the same limits.
-MAX_ADDRESSES = 8
-MAX_ROUTES = 32
-MAX_SEARCH = 8
-MAX_SEARCH_CHARS = 512
 
 _KEY_LINE = re.compile(r"^(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)=(.*)$")
 _LABEL = re.compile(r"^(?!-)[A-Za-z0-9_-]{1,63}(?<!-)$")
@@ -79,21 +69,6 @@ def valid_ifname(name: str) -> bool:
 def ignored_name(name: str) -> bool:
     """Hidden and temporary files are work in progress of whoever writes bindings."""
     return name.startswith(".") or name.endswith((".tmp", "~", ".swp"))
-
-
-def list_error(items: list[str], limit: int, what: str) -> str | None:
-    """Why `items` is too long a list of `what`, or None (see MAX_ADDRESSES)."""
-    if len(items) > limit:
-        return f"{len(items)} {what}, more than the {limit} a reply can carry"
-    return None
-
-
-def search_error(names: list[str]) -> str | None:
-    """Why `names` is too long a search list, or None (see MAX_SEARCH)."""
-    error = list_error(names, MAX_SEARCH, "domains")
-    if error is None and len(" ".join(names)) > MAX_SEARCH_CHARS:
-        return f"longer than {MAX_SEARCH_CHARS} characters, more than a reply can carry"
-    return error
 
 
 def valid_domain(name: str) -> bool:
@@ -198,42 +173,29 @@ class _Fields:
         self.warnings.append(f"{key}={raw} read as set, as GRNET nfdhcpd did (write yes)")
         return True
 
-    def check_length(self, key: str, items: list[str], limit: int, what: str) -> None:
-        error = list_error(items, limit, what)
-        if error is not None:
-            raise self.fail(key, error)
-
     def items(self, key: str) -> list[str] | None:
         raw = self.text(key)
         return None if raw is None else raw.replace(",", " ").split()
 
-    def v4_list(self, key: str) -> tuple[IPv4Address, ...] | None:
+    def addresses(self, key: str, conv: Callable[[str], T], family: str) -> tuple[T, ...] | None:
         items = self.items(key)
         if items is None:
             return None
-        self.check_length(key, items, MAX_ADDRESSES, "addresses")
+        self.refuse(key, list_error(items, MAX_ADDRESSES, "addresses"))
         try:
-            return tuple(IPv4Address(i) for i in items)
+            return tuple(conv(i) for i in items)
         except AddressValueError as exc:
-            raise self.fail(key, f"not a list of IPv4 addresses ({exc})") from None
+            raise self.fail(key, f"not a list of {family} addresses ({exc})") from None
 
-    def v6_list(self, key: str) -> tuple[IPv6Address, ...] | None:
-        items = self.items(key)
-        if items is None:
-            return None
-        self.check_length(key, items, MAX_ADDRESSES, "addresses")
-        try:
-            return tuple(IPv6Address(i) for i in items)
-        except AddressValueError as exc:
-            raise self.fail(key, f"not a list of IPv6 addresses ({exc})") from None
+    def refuse(self, key: str, error: str | None) -> None:
+        if error is not None:
+            raise self.fail(key, error)
 
     def domains(self, key: str) -> tuple[str, ...] | None:
         items = self.items(key)
         if items is None:
             return None
-        error = search_error(items)
-        if error is not None:
-            raise self.fail(key, error)
+        self.refuse(key, search_error(items))
         for item in items:
             if not valid_domain(item):
                 raise self.fail(key, f"{item!r} is not a domain name")
@@ -251,8 +213,7 @@ def _split_lines(name: str, data: bytes) -> tuple[dict[str, str], dict[str, int]
         raise BindingError(name, 0, f"not UTF-8 text (byte {exc.start})") from None
     values: dict[str, str] = {}
     lines: dict[str, int] = {}
-    # Lines end at \n only, as for the shell and the hooks that write these files;
-    # str.splitlines would also break at \v, \f, \x1c-\x1e, U+0085, U+2028 and U+2029.
+    # Lines end at \n only, as for the shell (splitlines would break at \v, \f, U+2028...).
     for number, line in enumerate(text.split("\n"), 1):
         line = line.strip()
         if not line or line.startswith("#"):
@@ -350,13 +311,13 @@ def parse_binding(data: bytes, name: str) -> Binding:
         private=private,
         mtu=mtu,
         macspoof=macspoof,
-        dns=f.v4_list("DNS"),
+        dns=f.addresses("DNS", IPv4Address, "IPv4"),
         domain=domain,
         search=f.domains("SEARCH"),
-        ntp=f.v4_list("NTP"),
+        ntp=f.addresses("NTP", IPv4Address, "IPv4"),
         routes=_routes(f),
         ip6=ip6,
-        dns6=f.v6_list("DNS6"),
+        dns6=f.addresses("DNS6", IPv6Address, "IPv6"),
     )
     if subnet6 is not None and not binding.default_router6:
         # GRNET's RAs made the host the default router whatever the binding said.
@@ -372,7 +333,7 @@ def _routes(f: _Fields) -> tuple[Route, ...]:
     raw = f.text("ROUTES")
     if raw is None:
         return ()
-    f.check_length("ROUTES", raw.split(","), MAX_ROUTES, "routes")
+    f.refuse("ROUTES", list_error(raw.split(","), MAX_ROUTES, "routes"))
     routes = []
     for item in raw.split(","):
         words = item.split()

@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 from ipaddress import AddressValueError, IPv4Address, IPv6Address
 from typing import TypeVar
 
-from .binding import MAX_ADDRESSES, list_error, search_error, valid_domain
+from .binding import valid_domain
 from .errors import ConfigError
+from .limits import MAX_ADDRESSES, list_error, search_error
 
 DEFAULT_CONFIG = "/etc/nfdhcpd/nfdhcpd.conf"
 MODES = ("auto", "slaac", "slaac+dhcpv6", "dhcpv6")
