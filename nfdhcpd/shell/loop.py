@@ -21,7 +21,7 @@ from types import FrameType
 from typing import Protocol, TypeVar
 
 log = logging.getLogger("nfdhcpd")
-#: What one read of a queue takes at most (nfq.READ_BATCH; not imported, so the loop
+#: What one read of a queue takes at most (nfq.READ_MAX; not imported, so the loop
 #: stays free of NetfilterQueue): every ready queue gets one batch per turn.
 READ_BATCH = 64
 T = TypeVar("T")
