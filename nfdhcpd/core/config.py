@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import configparser
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from ipaddress import AddressValueError, IPv4Address, IPv6Address
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 from .binding import valid_domain
 from .errors import ConfigError
@@ -26,53 +26,6 @@ _GRNET_SERVER_IP = IPv4Address("1.2.3.4")
 DEFAULT_LEASE = 604800  # a week
 DEFAULT_RENEWAL = 600
 MIN_LEASE = 3  # the shortest lease with whole seconds 0 < T1 < T2 < lease
-
-
-@dataclass(frozen=True, slots=True)
-class Config:
-    """Every key with its documented default (see conf/nfdhcpd.conf)."""
-
-    path: str = DEFAULT_CONFIG
-    # [general]
-    pidfile: str = "/var/run/nfdhcpd/nfdhcpd.pid"
-    datapath: str = "/var/lib/nfdhcpd"
-    logdir: str = "/var/log/nfdhcpd"
-    user: str = "nfdhcpd"  # the package's own (finding 7 of issue 12: not nobody)
-    rate_limit: int = 100
-    rate_burst: int = 200
-    pending_window: int = 30
-    coalesce_ms: int = 20
-    metrics: tuple[str, int] | None = None  # (address, port) of the Prometheus endpoint
-    trace: str | None = None  # pcap file of every handled packet
-    # [dhcp]
-    enable_dhcp: bool = True
-    lease_lifetime: int = DEFAULT_LEASE
-    lease_renewal: int = DEFAULT_RENEWAL
-    server_ip: IPv4Address = _GRNET_SERVER_IP
-    server_on_link: bool = False
-    dhcp_queue: int = 42
-    nameservers: tuple[IPv4Address, ...] = ()
-    domain: str | None = None
-    ntp_servers: tuple[IPv4Address, ...] = ()
-    # [ipv6]
-    enable_ipv6: bool = True
-    mode: str = "auto"
-    ra_period: int = 300
-    rs_queue: int = 43
-    ns_queue: int = 44
-    dhcpv6_queue: int = 45
-    nameservers6: tuple[IPv6Address, ...] = ()
-    domains6: tuple[str, ...] = ()
-    server_duid: bytes = b""  # empty: derived from /etc/machine-id by the daemon
-    warnings: tuple[str, ...] = field(default=(), compare=False)
-
-    @property
-    def rebinding_time(self) -> int:
-        """T2: 7/8 of the lease (RFC 2131 4.4.5), kept above T1 when lease_renewal is long."""
-        t2 = self.lease_lifetime * 7 // 8
-        if t2 <= self.lease_renewal:
-            t2 = (self.lease_renewal + self.lease_lifetime) // 2
-        return t2
 
 
 _BOOLS = {"1": True, "yes": True, "true": True, "on": True}
@@ -175,52 +128,113 @@ _SECONDS = _int_range(0, 0xFFFFFFFF)
 #: MaxRtrAdvInterval's range (RFC 4861 6.2.1); GRNET took 1..2^32-1, clamped with a warning.
 RA_PERIOD_RANGE = (4, 1800)
 
-# section -> key -> (Config field, converter)
-_SCHEMA: dict[str, dict[str, tuple[str, Callable[[str], object]]]] = {
-    "general": {
-        "pidfile": ("pidfile", _path),
-        "datapath": ("datapath", _path),
-        "logdir": ("logdir", _path),
-        "user": ("user", str),
-        # packets a second per ingress interface (0: no limit), and the burst allowed
-        "rate_limit": ("rate_limit", _int_range(0, 1_000_000)),
-        "rate_burst": ("rate_burst", _int_range(1, 1_000_000)),
-        # seconds a request from a TAP without binding is kept, to answer once it lands
-        "pending_window": ("pending_window", _int_range(0, 3600)),
-        # under load, wait this long for packets to gather before reading the queues again
-        "coalesce_ms": ("coalesce_ms", _int_range(0, 100)),
-        # Prometheus endpoint, ADDRESS:PORT (IPv6 as [::1]:9167); empty: off
-        "metrics": ("metrics", _listen),
-        # pcap file every handled packet is written to; empty: off
-        "trace": ("trace", _path),
-    },
-    "dhcp": {
-        "enable_dhcp": ("enable_dhcp", _bool),
-        "lease_lifetime": ("lease_lifetime", _SECONDS),
-        "lease_renewal": ("lease_renewal", _SECONDS),
-        "server_ip": ("server_ip", IPv4Address),
-        "server_on_link": ("server_on_link", _bool),
-        "dhcp_queue": ("dhcp_queue", _QUEUE),
-        "nameservers": ("nameservers", _v4_list),
-        "domain": ("domain", _domain),
-        "ntp_servers": ("ntp_servers", _v4_list),
-    },
-    "ipv6": {
-        "enable_ipv6": ("enable_ipv6", _bool),
-        "mode": ("mode", _mode),
-        "ra_period": ("ra_period", _int_range(1, 0xFFFFFFFF)),  # clamped, see _grnet_values
-        "rs_queue": ("rs_queue", _QUEUE),
-        "ns_queue": ("ns_queue", _QUEUE),
-        "dhcpv6_queue": ("dhcpv6_queue", _QUEUE),
-        "dhcp_queue": ("dhcpv6_queue", _QUEUE),  # GRNET's old name, deprecated
-        "nameservers": ("nameservers6", _v6_list),
-        "domains": ("domains6", _domains),
-        "server_duid": ("server_duid", _duid),
-    },
-}
-_MAY_BE_EMPTY = frozenset(
-    {"nameservers", "domain", "ntp_servers", "domains", "server_duid", "metrics", "trace"}
-)
+
+def _key(
+    section: str,
+    parse: Callable[[str], object],
+    *,
+    key: str | None = None,
+    empty: bool = False,
+    alias: str | None = None,
+) -> dict[str, object]:
+    """A config key's declaration, as its field's metadata: the `[section] key` it is
+    read from (the field's name unless `key`), how the text is parsed, whether it may
+    be empty (meaning none, the default), and a deprecated `alias` still read."""
+    return {"section": section, "key": key, "parse": parse, "empty": empty, "alias": alias}
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """Every key, declared once: its default, its `[section] key`, its parser
+    (conf/nfdhcpd.conf documents them; tests/unit/test_config.py checks it does)."""
+
+    path: str = DEFAULT_CONFIG
+    # [general]
+    pidfile: str = field(default="/var/run/nfdhcpd/nfdhcpd.pid", metadata=_key("general", _path))
+    datapath: str = field(default="/var/lib/nfdhcpd", metadata=_key("general", _path))
+    logdir: str = field(default="/var/log/nfdhcpd", metadata=_key("general", _path))
+    #: the package's own (finding 7 of issue 12: not nobody)
+    user: str = field(default="nfdhcpd", metadata=_key("general", str))
+    #: packets a second per ingress interface (0: no limit), and the burst allowed
+    rate_limit: int = field(default=100, metadata=_key("general", _int_range(0, 1_000_000)))
+    rate_burst: int = field(default=200, metadata=_key("general", _int_range(1, 1_000_000)))
+    #: seconds a request from a TAP without binding is kept, to answer once it lands
+    pending_window: int = field(default=30, metadata=_key("general", _int_range(0, 3600)))
+    #: under load, wait this long for packets to gather before reading the queues again
+    coalesce_ms: int = field(default=20, metadata=_key("general", _int_range(0, 100)))
+    #: (address, port) of the Prometheus endpoint, ADDRESS:PORT ([::1]:9167); empty: off
+    metrics: tuple[str, int] | None = field(
+        default=None, metadata=_key("general", _listen, empty=True)
+    )
+    #: pcap file every handled packet is written to; empty: off
+    trace: str | None = field(default=None, metadata=_key("general", _path, empty=True))
+    # [dhcp]
+    enable_dhcp: bool = field(default=True, metadata=_key("dhcp", _bool))
+    lease_lifetime: int = field(default=DEFAULT_LEASE, metadata=_key("dhcp", _SECONDS))
+    lease_renewal: int = field(default=DEFAULT_RENEWAL, metadata=_key("dhcp", _SECONDS))
+    server_ip: IPv4Address = field(default=_GRNET_SERVER_IP, metadata=_key("dhcp", IPv4Address))
+    server_on_link: bool = field(default=False, metadata=_key("dhcp", _bool))
+    dhcp_queue: int = field(default=42, metadata=_key("dhcp", _QUEUE))
+    nameservers: tuple[IPv4Address, ...] = field(
+        default=(), metadata=_key("dhcp", _v4_list, empty=True)
+    )
+    domain: str | None = field(default=None, metadata=_key("dhcp", _domain, empty=True))
+    ntp_servers: tuple[IPv4Address, ...] = field(
+        default=(), metadata=_key("dhcp", _v4_list, empty=True)
+    )
+    # [ipv6]
+    enable_ipv6: bool = field(default=True, metadata=_key("ipv6", _bool))
+    mode: str = field(default="auto", metadata=_key("ipv6", _mode))
+    #: MaxRtrAdvInterval; outside RA_PERIOD_RANGE clamped, see _grnet_values
+    ra_period: int = field(default=300, metadata=_key("ipv6", _int_range(1, 0xFFFFFFFF)))
+    rs_queue: int = field(default=43, metadata=_key("ipv6", _QUEUE))
+    ns_queue: int = field(default=44, metadata=_key("ipv6", _QUEUE))
+    #: `dhcp_queue` was GRNET's name for it in [ipv6]
+    dhcpv6_queue: int = field(default=45, metadata=_key("ipv6", _QUEUE, alias="dhcp_queue"))
+    nameservers6: tuple[IPv6Address, ...] = field(
+        default=(), metadata=_key("ipv6", _v6_list, key="nameservers", empty=True)
+    )
+    domains6: tuple[str, ...] = field(
+        default=(), metadata=_key("ipv6", _domains, key="domains", empty=True)
+    )
+    #: empty: derived from /etc/machine-id by the daemon (shell.files.default_duid)
+    server_duid: bytes = field(default=b"", metadata=_key("ipv6", _duid, empty=True))
+    warnings: tuple[str, ...] = field(default=(), compare=False)
+
+    @property
+    def rebinding_time(self) -> int:
+        """T2: 7/8 of the lease (RFC 2131 4.4.5), kept above T1 when lease_renewal is long."""
+        t2 = self.lease_lifetime * 7 // 8
+        if t2 <= self.lease_renewal:
+            t2 = (self.lease_renewal + self.lease_lifetime) // 2
+        return t2
+
+
+class _Key(NamedTuple):
+    field: str
+    parse: Callable[[str], object]
+    empty: bool
+    deprecated: str | None  # the key to use instead
+
+
+def _schema() -> dict[str, dict[str, _Key]]:
+    """section -> key -> declaration, from Config's fields."""
+    schema: dict[str, dict[str, _Key]] = {}
+    for f in fields(Config):
+        meta = f.metadata
+        if not meta:
+            continue
+        section = schema.setdefault(str(meta["section"]), {})
+        key = str(meta["key"] or f.name)
+        parse: Callable[[str], object] = meta["parse"]
+        section[key] = _Key(f.name, parse, bool(meta["empty"]), None)
+        if meta["alias"]:
+            section[str(meta["alias"])] = _Key(f.name, parse, bool(meta["empty"]), key)
+    return schema
+
+
+_SCHEMA = _schema()
+
 # GRNET 0.15's key; 0.16 replaced it by mode and 0.17 ignored it.
 _LEGACY = ("ipv6", "enable_dhcpv6")
 _QUOTES = ('"', "'")
@@ -267,12 +281,14 @@ def parse_config(text: str, path: str = DEFAULT_CONFIG) -> Config:
             if key not in schema:
                 warnings.append(f"{path}: unknown key [{section}] {key} ignored")
                 continue
-            name, conv = schema[key]
-            if raw == "" and key in _MAY_BE_EMPTY:
+            declared = schema[key]
+            if raw == "" and declared.empty:
                 continue  # an empty list or domain means "none", the default
-            if section == "ipv6" and key == "dhcp_queue":
-                warnings.append(f"{path}: [ipv6] dhcp_queue is deprecated, use dhcpv6_queue")
-            values[name] = _convert(path, section, key, raw, conv)
+            if declared.deprecated:
+                warnings.append(
+                    f"{path}: [{section}] {key} is deprecated, use {declared.deprecated}"
+                )
+            values[declared.field] = _convert(path, section, key, raw, declared.parse)
     if legacy_dhcpv6 is not None:
         warnings.append(_legacy_mode(path, values, legacy_dhcpv6))
     _grnet_values(path, values, warnings)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
+import re
 from ipaddress import IPv4Address, IPv6Address
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -359,3 +362,47 @@ def test_schema_soup(text: str) -> None:
     if config.enable_ipv6:
         queues += [config.rs_queue, config.ns_queue, config.dhcpv6_queue]
     assert len(queues) == len(set(queues))
+
+
+# --- each key declared once: the field metadata, checked against conf/nfdhcpd.conf ----
+
+SHIPPED = Path(__file__).resolve().parents[2] / "conf" / "nfdhcpd.conf"
+
+
+def shipped_keys() -> set[tuple[str, str]]:
+    """(section, key) of every key conf/nfdhcpd.conf sets, commented out or not."""
+    keys, section = set(), ""
+    for line in SHIPPED.read_text().splitlines():
+        text = line.lstrip("#; ").strip()
+        if text.startswith("[") and text.endswith("]"):
+            section = text[1:-1]
+        elif re.match(r"^[a-z_0-9]+ ?=", text):
+            keys.add((section, text.split("=", 1)[0].strip()))
+    return keys
+
+
+def declared_keys() -> dict[tuple[str, str], str]:
+    """(section, key) -> Config field, from the fields' metadata (aliases left out)."""
+    declared = {}
+    for f in dataclasses.fields(Config):
+        if f.metadata:
+            declared[(f.metadata["section"], f.metadata["key"] or f.name)] = f.name
+    return declared
+
+
+def test_every_declared_key_is_documented_in_the_shipped_config() -> None:
+    assert set(declared_keys()) <= shipped_keys()
+
+
+def test_the_shipped_config_sets_only_declared_keys() -> None:
+    legacy = {("ipv6", "enable_dhcpv6"), ("ipv6", "dhcp_queue")}
+    assert shipped_keys() - legacy <= set(declared_keys())
+
+
+def test_the_shipped_config_is_the_defaults() -> None:
+    assert parse_config(SHIPPED.read_text(), str(SHIPPED)) == Config(path=str(SHIPPED))
+
+
+def test_only_path_and_warnings_are_not_keys() -> None:
+    undeclared = {f.name for f in dataclasses.fields(Config) if not f.metadata}
+    assert undeclared == {"path", "warnings"}
