@@ -351,7 +351,7 @@ def micro_section(data: dict[str, Any] | None) -> list[str]:
 def targets_section(
     pc: dict[str, Any] | None, tp: dict[str, Any] | None, sc: dict[str, Any] | None
 ) -> list[str]:
-    out = ["## Targets (FEATURES.md section 6, issue 14)", ""]
+    out = ["## Targets (issue 14)", ""]
     rows: list[list[str]] = []
     if pc is not None:
         d = pc["derived"]

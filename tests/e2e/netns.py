@@ -1060,7 +1060,7 @@ class Hypervisor:
         )
 
     def add_dhcp_rule(self, mode: Mode, queue: int = 42) -> None:
-        """The rule an admin adds for nfdhcpd (FEATURES.md section 1)."""
+        """The rule an admin adds for nfdhcpd (README: "iptables rules")."""
         match_in = ["-i", "tap+"] if mode == "routed" else ["-m", "physdev", "--physdev-in", "tap+"]
         self.iptables(
             "-t", "mangle", "-A", "PREROUTING", *match_in, "-p", "udp", "--dport", "67",

@@ -1,7 +1,7 @@
 """Broken config files through the real command line: `nfdhcpd -f -c BAD` exits 2 and
 prints exactly one line naming the file, the section, the key and the value.
 
-`tests/test_config.py`-style checks of `parse_config` live in test_config.py and the
+The checks of `parse_config` itself live in tests/unit/test_config.py and the
 first CLI cases (a too-big queue, a missing file, a file without section) in
 tests/test_cli.py; this table covers every key of the schema once more, through the
 process boundary: the value as written in a full file (inline comments and tabs

@@ -97,7 +97,7 @@ def select(requested: str = VM_IP, server: str = SERVER_IP, **kw: Any) -> Any:
     return {"options": opts, **kw}
 
 
-# --- lookup rules (FEATURES section 2) --------------------------------------------
+# --- lookup rules (README: "Binding files") --------------------------------------------
 
 
 def test_no_binding_accepts() -> None:
