@@ -1512,7 +1512,7 @@ exit 1
         """systemd-networkd managing eth0 with the `.network` file text `network`, in
         the background until stopped; its debug log is the Process log.
 
-        It runs without systemd as PID 1 (TESTING.md): private mount, UTS and PID
+        It runs without systemd as PID 1: private mount, UTS and PID
         namespaces, its own tmpfs /run holding the configuration and a read-only /sys
         (networkd then leaves udev's work alone). With no D-Bus it sets no hostname and
         no resolver: the machine's /etc stays untouched."""
