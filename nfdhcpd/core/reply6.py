@@ -66,7 +66,7 @@ def search6(binding: Binding, config: Config) -> tuple[str, ...]:
 
 
 def _flags(binding: Binding, config: Config) -> tuple[bool, bool, bool]:
-    """(M, O, A) for the binding, by mode (FEATURES section 1).
+    """(M, O, A) for the binding, by `[ipv6] mode` (README: "IPv6").
 
     auto: SLAAC plus stateless DHCPv6 when SLAAC yields the binding's address,
     stateful DHCPv6 (M, no A) when the binding names an address SLAAC cannot form.

@@ -8,7 +8,7 @@ answer from, and the IP packet. `handle` returns a `Decision`: exactly one verdi
 for the kernel, the frames to inject, and an event name and reason for the log and
 the counters. It never raises for bad input: a `MalformedPacket` becomes a DROP.
 
-The order of checks is the product's contract (FEATURES sections 2 and 3):
+The order of checks is the product's contract (README: "Binding files", "What it answers"):
 
 1. Which service? The queue number picks the protocol handler; an unknown queue
    is ACCEPTed untouched.
