@@ -43,10 +43,7 @@ def load_rules(hv: Hypervisor, daemon: Daemon, mode: str, interfaces: str) -> No
         [str(exe), "-c", str(daemon.dirs.config), "rules", "--mode", mode,
          "--interfaces", interfaces]
     ).stdout  # fmt: skip
-    for line in script.splitlines():
-        if line and not line.startswith("#"):
-            # br_netfilter may be built into the kernel: modprobe then fails, harmlessly.
-            hv.exec(*shlex.split(line), check=not line.startswith("modprobe "))
+    hv.exec("sh", "-e", "-c", script)  # a shell script since issue 12 (`nfdhcpd rules | sh`)
 
 
 def defaults_file(hv: Hypervisor, daemon: Daemon, **extra: str) -> Path:
