@@ -2,13 +2,14 @@
 
 mypyc turns the type-annotated modules below into C extensions (`handle()` for a
 DHCPv4 message: about 8 µs instead of 13 to 14, see docs/benchmarks.md); they import
-exactly like the .py files beside them, which stay the source of truth.
-NFDHCPD_PURE=1 installs pure Python.
+exactly like the .py files beside them, which stay the source of truth. One small C
+module, shell/_sendll.c, sends a reply to an interface by index (see shell/inject.py).
+NFDHCPD_PURE=1 installs pure Python: neither, inject.py then sends by name.
 """
 
 import os
 
-from setuptools import setup
+from setuptools import Extension, setup
 
 #: The modules every packet goes through (dotted, under nfdhcpd); the rest (CLI, admin,
 #: the loop and the daemon's wiring, privileges, metrics, control socket, trace, inotify)
@@ -34,5 +35,6 @@ if os.environ.get("NFDHCPD_PURE") != "1":
         opt_level="3",
         group_name="nfdhcpd",
     )
+    ext_modules.append(Extension("nfdhcpd.shell._sendll", ["nfdhcpd/shell/_sendll.c"]))
 
 setup(ext_modules=ext_modules)

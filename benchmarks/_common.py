@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import time
+from ipaddress import IPv4Interface, IPv4Network
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -60,6 +61,81 @@ def daemon_config(dirs: netns.DaemonDirs) -> str:
     """The e2e testbed's config (IPv6 off, INFO logging) plus GENERAL_OVERRIDES."""
     extra = "".join(f"{key} = {value}\n" for key, value in GENERAL_OVERRIDES.items())
     return netns.render_config(dirs).replace("[general]\n", "[general]\n" + extra, 1)
+
+
+# -- the one-VM topology on which throughput.py and paced.py compare the two servers
+
+SUBNET = IPv4Network("10.50.0.0/24")
+TAP_ADDRESS = IPv4Interface("10.50.0.1/24")  # dnsmasq's address on the VM's link
+VM_IP = SUBNET[100]
+QUEUE = 42
+
+
+class ServerBench:
+    """A routed VM (`tap1`), nfdhcpd with its binding, and the NFQUEUE rule that decides
+    which server answers: present, nfdhcpd; absent, a dnsmasq on the TAP, whose address
+    in the VM's subnet is what lets dnsmasq serve it (nfdhcpd ignores it)."""
+
+    def __init__(self, hv: netns.Hypervisor) -> None:
+        self.hv = hv
+        self.vm = hv.add_vm("tap1", netns.mac_for(1))
+        hv.add_address(self.vm.tap, TAP_ADDRESS)
+        self.daemon = hv.start_daemon(daemon_config)
+        binding = netns.BindingSpec(
+            mac=self.vm.mac,
+            ip=str(VM_IP),
+            subnet=str(SUBNET),
+            gateway=str(TAP_ADDRESS.ip),
+            hostname="bench-vm",
+            indev=self.vm.tap,
+        )
+        self.daemon.write_binding(self.vm.tap, binding)
+        self.rule_present = False
+
+    def set_rule(self, present: bool) -> None:
+        if present != self.rule_present:
+            self.hv.iptables(
+                "-t", "mangle", "-A" if present else "-D", "PREROUTING", "-i", "tap+",
+                "-p", "udp", "--dport", "67",
+                "-j", "NFQUEUE", "--queue-num", str(QUEUE), "--queue-bypass",
+            )  # fmt: skip
+            self.rule_present = present
+
+    def start_dnsmasq(self, *, quiet: bool) -> netns.Process:
+        """dnsmasq on the TAP with a static host for the VM, once it listens on port 67;
+        `quiet`: --quiet-dhcp (no log line per exchange)."""
+        workdir = self.hv.workdir / "dnsmasq"
+        workdir.mkdir(exist_ok=True)
+        args = [
+            "dnsmasq", "--no-daemon", "--conf-file=/dev/null", "--port=0",
+            "--bind-interfaces", f"--interface={self.vm.tap}",
+            f"--dhcp-range={SUBNET.network_address},static,{SUBNET.netmask},1h",
+            f"--dhcp-host={self.vm.mac},{VM_IP}",
+            f"--dhcp-leasefile={workdir / 'leases'}",
+            f"--log-facility={workdir / 'dnsmasq.log'}",
+            *(["--quiet-dhcp"] if quiet else []),
+        ]  # fmt: skip
+        before = self._port67_listeners()
+        proc = self.hv.spawn(netns.unique_name("dnsmasq"), args)
+
+        def ready() -> bool:
+            if not proc.alive():
+                raise netns.TestbedError(f"dnsmasq exited during start-up:\n{proc.log()}")
+            return self._port67_listeners() > before
+
+        netns.wait_for(ready, timeout=10, what="dnsmasq to bind port 67")
+        return proc
+
+    def _port67_listeners(self) -> int:
+        text = self.hv.exec("cat", "/proc/net/udp").stdout
+        return sum(1 for line in text.splitlines()[1:] if line.split()[1].endswith(":0043"))
+
+
+def busy_ticks() -> tuple[int, int]:
+    """(busy, total) jiffies of the whole machine, from /proc/stat (idle and iowait idle)."""
+    with open("/proc/stat", encoding="ascii") as f:
+        ticks = [int(x) for x in f.readline().split()[1:]]
+    return sum(ticks) - ticks[3] - ticks[4], sum(ticks)
 
 
 def cpu_seconds(pid: int) -> float:

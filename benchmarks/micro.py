@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""CPU cost of `nfdhcpd.core.responder.handle()` per message type, measured with timeit.
+"""CPU cost of `nfdhcpd.core.responder.handle()` per message type, measured with timeit,
+and of a DHCPv4 DISCOVER answered from the shell's reply cache.
 
 Only the pure core: no NFQUEUE, no injection, no logging. The requests are built once
 with scapy; each measurement is the best of several `timeit` repeats, so the figure is
@@ -9,6 +10,8 @@ close to the cost on an idle core. Writes benchmarks/results/micro.json.
 from __future__ import annotations
 
 import argparse
+import itertools
+import random
 import timeit
 from collections.abc import Sequence
 from ipaddress import IPv4Address, IPv6Address
@@ -34,6 +37,7 @@ from scapy.layers.inet6 import ICMPv6ND_NS, ICMPv6ND_RS, ICMPv6NDOptSrcLLAddr, I
 from nfdhcpd.core.binding import BindingTable, parse_binding
 from nfdhcpd.core.config import Config
 from nfdhcpd.core.responder import Inbound, Verdict, handle
+from nfdhcpd.shell.replies import ReplyCache
 
 TAP = "tap10"
 VM_MAC = "aa:6b:39:22:33:44"
@@ -67,8 +71,8 @@ def mac_bytes(text: str) -> bytes:
     return bytes.fromhex(text.replace(":", ""))
 
 
-def dhcp4(mtype: str, options: Sequence[Any] = ()) -> bytes:
-    bootp = BOOTP(op=1, xid=0x12345678, chaddr=mac_bytes(VM_MAC))
+def dhcp4(mtype: str, options: Sequence[Any] = (), xid: int = 0x12345678) -> bytes:
+    bootp = BOOTP(op=1, xid=xid, chaddr=mac_bytes(VM_MAC))
     opts = [("message-type", mtype), *options, ("param_req_list", [1, 3, 6, 15, 26, 119]), "end"]
     return bytes(IP(src="0.0.0.0", dst="255.255.255.255") / UDP(sport=68, dport=67) / bootp
                  / DHCP(options=opts))  # fmt: skip
@@ -169,6 +173,32 @@ def measure(inbound: Inbound, table: BindingTable, config: Config, repeat: int) 
     }
 
 
+def measure_cached(table: BindingTable, config: Config, repeat: int) -> dict[str, Any]:
+    """The shell's reply cache answering a DISCOVER it has seen, each time with another
+    xid (and so UDP checksum): the cost of a VM asking again (shell/replies.py)."""
+    inbounds = [
+        Inbound(config.dhcp_queue, TAP, None, mac_bytes(VM_MAC), mac_bytes(TAP_MAC), payload)
+        for payload in (dhcp4("discover", xid=random.getrandbits(32)) for _ in range(64))
+    ]
+    cache = ReplyCache()
+    following = itertools.cycle(inbounds)
+    for _ in range(2):
+        decision = cache.decide(next(following), table, config)
+    if (decision.event, cache.hits) != ("offer", 1):
+        raise RuntimeError(f"not answered from the cache: {decision.event} {decision.reason}")
+    timer = timeit.Timer(lambda: cache.decide(next(following), table, config))
+    number, _ = timer.autorange()
+    number = max(number, 1000)
+    best = min(timer.repeat(repeat=repeat, number=number)) / number
+    return {
+        "us_per_message": round(best * 1e6, 2),
+        "messages_per_s_one_core": round(1 / best),
+        "event": "offer (from the reply cache)",
+        "reply_bytes": len(decision.frames[0].data),
+        "loops": number,
+    }
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="timeit cost of responder.handle()")
     parser.add_argument("--repeat", type=int, default=7, help="timeit repeats (best is kept)")
@@ -186,6 +216,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     discover = Inbound(
         CONFIG.dhcp_queue, TAP, None, mac_bytes(VM_MAC), mac_bytes(TAP_MAC), dhcp4("discover")
     )
+    cached = results["dhcp4_discover_cached"] = measure_cached(small, CONFIG, args.repeat)
+    print(f"{'dhcp4_discover_cached':>26}: {cached['us_per_message']:8.2f} µs")
     key = f"dhcp4_discover_{args.table_size}_bindings"
     results[key] = measure(discover, large, CONFIG, args.repeat)
     print(f"{key:>26}: {results[key]['us_per_message']:8.2f} µs")

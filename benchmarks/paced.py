@@ -34,16 +34,19 @@ import subprocess
 import sys
 import time
 from collections.abc import Sequence
-from ipaddress import IPv4Interface, IPv4Network
 from pathlib import Path
 from typing import Any
 
 from _common import (
     GENERAL_OVERRIDES,
+    QUEUE,
     REPO_ROOT,
     RESULTS,
+    TAP_ADDRESS,
+    VM_IP,
+    ServerBench,
+    busy_ticks,
     cpu_seconds,
-    daemon_config,
     install_signal_handlers,
     machine,
     netns,
@@ -51,11 +54,7 @@ from _common import (
     write_json,
 )
 
-SUBNET = IPv4Network("10.50.0.0/24")
-TAP_ADDRESS = IPv4Interface("10.50.0.1/24")  # dnsmasq's address on the VM's link
-VM_IP = SUBNET[100]
 NFDHCPD_SERVER_ID = "192.0.2.1"  # render_config's server_ip
-QUEUE = 42
 SERVERS = ("nfdhcpd", "dnsmasq")
 RATES = (500, 4000, 16000, 30000)
 #: capacity search: ascending offered rates, both servers at each until they fail
@@ -171,25 +170,10 @@ print(sent, time.monotonic() - start)
 """
 
 
-class Bench:
+class Bench(ServerBench):
     def __init__(self, hv: netns.Hypervisor) -> None:
-        self.hv = hv
-        self.vm = hv.add_vm("tap1", netns.mac_for(1))
-        hv.add_address(self.vm.tap, TAP_ADDRESS)
-        self.daemon = hv.start_daemon(daemon_config)
-        self.daemon.write_binding(
-            self.vm.tap,
-            netns.BindingSpec(
-                mac=self.vm.mac,
-                ip=str(VM_IP),
-                subnet=str(SUBNET),
-                gateway=str(TAP_ADDRESS.ip),
-                hostname="bench-vm",
-                indev=self.vm.tap,
-            ),
-        )
-        self.dnsmasq = self._start_dnsmasq()
-        self.rule_present = False
+        super().__init__(hv)
+        self.dnsmasq = self.start_dnsmasq(quiet=True)
         self.overhead: dict[str, float] = {}  # trafgen's own seconds per packet, per server
         self.startup = 0.0  # seconds trafgen takes to start and exit
         self.configs: dict[tuple[str, bool], Path] = {}
@@ -203,40 +187,6 @@ class Bench:
             frames = burst_frames(dhcp_frames(self.vm.mac, server_id))
             raw.write_text("\n".join(f.hex() for f in frames) + "\n")
         self._counter_setup()
-        self.busy_before = busy_ticks()
-
-    def _start_dnsmasq(self) -> netns.Process:
-        workdir = self.hv.workdir / "dnsmasq"
-        workdir.mkdir(exist_ok=True)
-        args = [
-            "dnsmasq", "--no-daemon", "--conf-file=/dev/null", "--port=0", "--quiet-dhcp",
-            "--bind-interfaces", f"--interface={self.vm.tap}",
-            f"--dhcp-range={SUBNET.network_address},static,{SUBNET.netmask},1h",
-            f"--dhcp-host={self.vm.mac},{VM_IP}",
-            f"--dhcp-leasefile={workdir / 'leases'}",
-            f"--log-facility={workdir / 'dnsmasq.log'}",
-        ]  # fmt: skip
-        proc = self.hv.spawn(netns.unique_name("dnsmasq"), args)
-
-        def ready() -> bool:
-            if not proc.alive():
-                raise netns.TestbedError(f"dnsmasq exited during start-up:\n{proc.log()}")
-            text = self.hv.exec("cat", "/proc/net/udp").stdout
-            return any(line.split()[1].endswith(":0043") for line in text.splitlines()[1:])
-
-        netns.wait_for(ready, timeout=10, what="dnsmasq to bind port 67")
-        return proc
-
-    # -- the NFQUEUE rule decides which server answers
-
-    def set_rule(self, present: bool) -> None:
-        if present != self.rule_present:
-            self.hv.iptables(
-                "-t", "mangle", "-A" if present else "-D", "PREROUTING", "-i", "tap+",
-                "-p", "udp", "--dport", "67",
-                "-j", "NFQUEUE", "--queue-num", str(QUEUE), "--queue-bypass",
-            )  # fmt: skip
-            self.rule_present = present
 
     def server_pid(self, server: str) -> int:
         return self.daemon.process.pid if server == "nfdhcpd" else self.dnsmasq.pid
@@ -398,13 +348,6 @@ table netdev {NFT_TABLE} {{
             raise RuntimeError(f"burst sender failed ({proc.returncode}): {proc.stderr[-2000:]}")
         sent, elapsed = proc.stdout.split()
         return int(sent), float(elapsed)
-
-
-def busy_ticks() -> tuple[int, int]:
-    """(busy, total) jiffies of the whole machine, from /proc/stat (idle and iowait idle)."""
-    with open("/proc/stat", encoding="ascii") as f:
-        ticks = [int(x) for x in f.readline().split()[1:]]
-    return sum(ticks) - ticks[3] - ticks[4], sum(ticks)
 
 
 def sched_ns(pid: int) -> int:

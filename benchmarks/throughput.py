@@ -21,16 +21,20 @@ import re
 import resource
 import time
 from collections.abc import Sequence
-from ipaddress import IPv4Interface, IPv4Network
+from ipaddress import IPv4Interface
 from pathlib import Path
 from typing import Any
 
 from _common import (
     GENERAL_OVERRIDES,
+    QUEUE,
     REPO_ROOT,
     RESULTS,
+    SUBNET,
+    VM_IP,
+    ServerBench,
+    busy_ticks,
     cpu_seconds,
-    daemon_config,
     install_signal_handlers,
     machine,
     netns,
@@ -39,10 +43,6 @@ from _common import (
 )
 
 DEFAULT_RATES = (500, 1000, 2000, 3000, 4000, 5000, 6000, 8000, 10000, 12000, 15000, 18000)
-SUBNET = IPv4Network("10.50.0.0/24")
-TAP_ADDRESS = IPv4Interface("10.50.0.1/24")  # dnsmasq's address on the VM's link
-VM_IP = SUBNET[100]
-QUEUE = 42
 DROP_LIMIT_PCT = 0.1
 PACED_FRACTION = 0.9  # a run counts only if perfdhcp really offered >= 90 % of the rate
 CPU_RATE = 2000
@@ -66,68 +66,14 @@ def parse_delays(output: str) -> dict[str, dict[str, float]]:
     return delays
 
 
-class Bench:
+class Bench(ServerBench):
     """The topology plus the two servers; `run()` does one perfdhcp run."""
 
     def __init__(self, hv: netns.Hypervisor, duration: int) -> None:
-        self.hv = hv
+        super().__init__(hv)
         self.duration = duration
-        self.vm = hv.add_vm("tap1", netns.mac_for(1))
-        hv.add_address(self.vm.tap, TAP_ADDRESS)
+        # perfdhcp relays: giaddr is the binding's IP on eth0 (dnsmasq ARPs for it)
         self.vm.add_address(IPv4Interface(f"{VM_IP}/{SUBNET.prefixlen}"))
-        self.daemon = hv.start_daemon(daemon_config)
-        binding = netns.BindingSpec(
-            mac=self.vm.mac,
-            ip=str(VM_IP),
-            subnet=str(SUBNET),
-            gateway=str(TAP_ADDRESS.ip),
-            hostname="bench-vm",
-            indev=self.vm.tap,
-        )
-        self.daemon.write_binding(self.vm.tap, binding)
-        self.rule_present = False
-
-    # -- the NFQUEUE rule, present only while nfdhcpd is measured
-
-    def _rule(self, action: str) -> None:
-        self.hv.iptables(
-            "-t", "mangle", action, "PREROUTING", "-i", "tap+", "-p", "udp", "--dport", "67",
-            "-j", "NFQUEUE", "--queue-num", str(QUEUE), "--queue-bypass",
-        )  # fmt: skip
-
-    def set_rule(self, present: bool) -> None:
-        if present != self.rule_present:
-            self._rule("-A" if present else "-D")
-            self.rule_present = present
-
-    # -- dnsmasq, started per run
-
-    def start_dnsmasq(self, quiet: bool) -> netns.Process:
-        workdir = self.hv.workdir / "dnsmasq"
-        workdir.mkdir(exist_ok=True)
-        args = [
-            "dnsmasq", "--no-daemon", "--conf-file=/dev/null", "--port=0",
-            "--bind-interfaces", f"--interface={self.vm.tap}",
-            f"--dhcp-range={SUBNET.network_address},static,{SUBNET.netmask},1h",
-            f"--dhcp-host={self.vm.mac},{VM_IP}",
-            f"--dhcp-leasefile={workdir / 'leases'}",
-            f"--log-facility={workdir / 'dnsmasq.log'}",
-            *(["--quiet-dhcp"] if quiet else []),
-        ]  # fmt: skip
-        before = self._port67_listeners()
-        proc = self.hv.spawn(netns.unique_name("dnsmasq"), args)
-
-        def ready() -> bool:
-            if not proc.alive():
-                raise netns.TestbedError(f"dnsmasq exited during start-up:\n{proc.log()}")
-            return self._port67_listeners() > before
-
-        netns.wait_for(ready, timeout=10, what="dnsmasq to bind port 67")
-        return proc
-
-    def _port67_listeners(self) -> int:
-        text = self.hv.exec("cat", "/proc/net/udp").stdout
-        return sum(1 for line in text.splitlines()[1:] if line.split()[1].endswith(":0043"))
 
     # -- one measurement
 
@@ -171,13 +117,6 @@ class Bench:
             if line.startswith("Udp:")
         ]
         return int(lines[1][lines[0].index("RcvbufErrors")])
-
-
-def busy_ticks() -> tuple[int, int]:
-    """(busy, total) jiffies of the whole machine, from /proc/stat (idle and iowait idle)."""
-    with open("/proc/stat", encoding="ascii") as f:
-        ticks = [int(x) for x in f.readline().split()[1:]]
-    return sum(ticks) - ticks[3] - ticks[4], sum(ticks)
 
 
 def children_cpu_seconds() -> float:

@@ -45,7 +45,7 @@ class LinksLike(Protocol):
 
 
 class SenderLike(Protocol):
-    def send(self, frame: Frame) -> None: ...
+    def send(self, frame: Frame, ifindex: int = 0) -> None: ...
 
 
 class TraceLike(Protocol):
@@ -155,7 +155,9 @@ class PacketPath:
                 decision = self.replies.decide(inbound, self.table, self.config)
             else:
                 decision = responder.handle(inbound, self.table, self.config)
-            self.act(decision, inbound, now)
+            # The replies for the VM's TAP go to the very interface the request came in
+            # on, by index (inject.py), not to whatever has its name by now.
+            self.act(decision, inbound, now, packet.physindev or packet.indev)
             if decision.event == "no-binding" and number != self.ns_queue:
                 self.pending.remember(inbound, now)
             return decision.verdict
@@ -194,15 +196,17 @@ class PacketPath:
                 f" (and {similar} like it before)" if similar else "",
             )
 
-    def _send(self, decision: Decision, inbound: Inbound, now: float) -> bool:
-        """Send `decision`'s frames; False if one could not be (logged under the budget:
-        a VM can make sends fail on purpose, with a frame too large, say)."""
+    def _send(self, decision: Decision, inbound: Inbound, now: float, ifindex: int) -> bool:
+        """Send `decision`'s frames, those for `inbound.tap` to `ifindex` if known (> 0);
+        False if one could not be (logged under the budget: a VM can make sends fail on
+        purpose, with a frame too large, say)."""
+        tap = inbound.tap
         for frame in decision.frames:
             if self.multicast_ras is not None and is_multicast_ra(frame):
                 self.multicast_ras.hold(frame, now)  # RFC 4861 6.2.6: sent by `tick`
                 continue
             try:
-                self.sender.send(frame)
+                self.sender.send(frame, ifindex if frame.ifname == tap else 0)
             except OSError as exc:
                 self.counters["send-error"] += 1
                 similar = self.log_budget.spend((inbound.tap, "send-error"), now)
@@ -217,13 +221,14 @@ class PacketPath:
                 return False
         return True
 
-    def act(self, decision: Decision, inbound: Inbound, now: float) -> None:
-        """Count, note, trace and send `decision`'s frames, then log it by its event."""
+    def act(self, decision: Decision, inbound: Inbound, now: float, ifindex: int = 0) -> None:
+        """Count, note, trace and send `decision`'s frames (see `_send` for `ifindex`),
+        then log it by its event."""
         event = decision.event
         self.counters[event] += 1
         self.served.note(inbound.tap, inbound.queue, event, bool(decision.frames))
         # The reply first, the trace after: tracing may be slow or fail, the VM waits.
-        sent = self._send(decision, inbound, now)
+        sent = self._send(decision, inbound, now, ifindex)
         if self.trace is not None:
             self.trace.record(inbound, decision.frames)
         if not sent:

@@ -21,7 +21,6 @@ from ..core import responder
 from ..core.binding import BindingTable
 from ..core.config import Config
 from ..core.decision import Decision, Frame, Inbound, Verdict
-from ..core.wire import checksum
 
 #: Decisions worth keeping: the answers a VM asks for again and again.
 CACHED_EVENTS = frozenset({"offer", "ack"})
@@ -38,10 +37,13 @@ Key = tuple[int, str, str | None, bytes | None, bytes | None, bytes]
 
 
 class _Entry:
-    def __init__(self, decision: Decision, xid: bytes, offsets: list[tuple[int, int]]) -> None:
+    def __init__(
+        self, decision: Decision, xid: bytes, offsets: list[tuple[int, int]], rest: int
+    ) -> None:
         self.decision = decision
         self.xid = xid  # the xid of the request the decision was made for
         self.offsets = offsets  # per frame: where its xid and its UDP checksum are
+        self.rest = rest  # the request's UDP sum without what a key leaves out
 
 
 class ReplyCache:
@@ -67,7 +69,7 @@ class ReplyCache:
         xid_at = (payload[0] & 15) * 4 + 8 + 4
         xid = payload[xid_at : xid_at + 4]
         entry = self._entries.get(key)
-        if entry is not None and _udp_checksum_ok(payload):
+        if entry is not None and _verifies(payload, xid_at, entry.rest):
             self.hits += 1
             if xid == entry.xid:
                 return entry.decision
@@ -83,20 +85,47 @@ class ReplyCache:
             if offsets is not None:
                 if len(self._entries) >= self.max_entries:
                     self._entries.clear()
-                self._entries[key] = _Entry(decision, xid, offsets)
+                self._entries[key] = _Entry(decision, xid, offsets, _rest(payload))
         return decision
 
 
-def _udp_checksum_ok(payload: bytes) -> bool:
+def _verifies(payload: bytes, xid_at: int, rest: int) -> bool:
     """The request's UDP checksum verifies (or is 0, none computed: RFC 768), as the
     core checks it (RFC 1122 4.1.3.4): a damaged request that matches a kept one must
-    still be dropped as `bad-checksum`, not answered from here."""
-    udp = (payload[0] & 15) * 4
-    if payload[udp + 6] == 0 and payload[udp + 7] == 0:
+    still be dropped as `bad-checksum`, not answered from here.
+
+    A request that matches a key differs from the kept one only in the fields the key
+    leaves out, and of those the UDP checksum covers the xid, the secs and itself
+    (RFC 768: pseudo-header, header, data). `rest` is the sum of all the others, so
+    the whole sum is `rest` plus those three (RFC 1624's incremental view): six bytes
+    of arithmetic instead of a sum over the datagram. The ones' complement sum of
+    16-bit words is their big-endian value modulo 0xFFFF (see `wire.checksum`); it
+    verifies when that is 0, the datagram being never all zeros (its ports are not).
+    """
+    at = xid_at - 6  # the UDP checksum is 6 bytes into the UDP header, the xid 12
+    csum = payload[at] << 8 | payload[at + 1]
+    if not csum:
         return True
+    varying = (
+        (payload[xid_at] << 8 | payload[xid_at + 1])
+        + (payload[xid_at + 2] << 8 | payload[xid_at + 3])
+        + (payload[xid_at + 4] << 8 | payload[xid_at + 5])  # secs
+    )
+    return (rest + varying + csum) % 0xFFFF == 0
+
+
+def _rest(payload: bytes) -> int:
+    """The UDP checksum's sum over the request (pseudo-header and datagram, RFC 768)
+    with its xid, secs and checksum fields as zeros, modulo 0xFFFF; see `_verifies`."""
+    udp = (payload[0] & 15) * 4
     ulen = payload[udp + 4] << 8 | payload[udp + 5]
     pseudo = payload[12:20] + bytes((0, _UDP, ulen >> 8, ulen & 0xFF))
-    return checksum(pseudo + payload[udp : udp + ulen]) == 0
+    datagram = (
+        payload[udp : udp + 6] + b"\0\0" + payload[udp + 8 : udp + 12] + bytes(6)
+    ) + payload[udp + 18 : udp + ulen]
+    if ulen & 1:  # RFC 1071: an odd length is padded with a zero byte
+        datagram += b"\0"
+    return int.from_bytes(pseudo + datagram, "big") % 0xFFFF
 
 
 def _frame(ifname: str, data: bytes) -> Frame:

@@ -10,7 +10,9 @@ the VM, so they tell nfdhcpd's DROP apart from an ACCEPT that nobody answered.
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
+import sys
 import time
 from collections.abc import Callable, Iterator
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
@@ -245,6 +247,64 @@ def test_reply_addressing(site: Site, broadcast: bool) -> None:
         assert frame.src_mac == source, frames
         assert frame.src_ip == SERVER_ID, frames
         assert (frame.dst_mac, frame.dst_ip) == (want_mac, want_ip), frames
+
+
+#: A REBINDING REQUEST (RFC 2131 4.4.5: broadcast, ciaddr set) sent the way clients
+#: send renewals, through an ordinary UDP socket, so the kernel leaves the UDP checksum
+#: to the NIC: on a veth, as on a virtio-net TAP with checksum offload, the packet
+#: crosses to the host as CHECKSUM_PARTIAL, its checksum field holding only the pseudo-
+#: header's sum. Prints whether the frame as it left (an AF_PACKET copy) carried a
+#: checksum that verifies, and the DHCP message type of the reply.
+OFFLOADED_REQUEST = """
+import json, socket, sys
+from scapy.layers.dhcp import BOOTP, DHCP
+
+ip, mac = sys.argv[1], bytes.fromhex(sys.argv[2].replace(":", ""))
+watch = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(3))  # ETH_P_ALL:
+watch.bind(("eth0", 3))  # only these see outgoing frames
+watch.settimeout(10)
+client = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+client.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
+client.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, b"eth0")
+client.bind(("0.0.0.0", 68))
+client.settimeout(10)
+request = BOOTP(op=1, ciaddr=ip, chaddr=mac, xid=0x0FF10AD) / DHCP(
+    options=[("message-type", "request"), "end"]
+)
+client.sendto(bytes(request), ("255.255.255.255", 67))
+while True:
+    packet, address = watch.recvfrom(2048)
+    outgoing = address[1] == 0x0800 and address[2] == socket.PACKET_OUTGOING
+    if outgoing and packet[9] == 17 and packet[22:24] == b"\\0C":
+        break
+ulen = int.from_bytes(packet[24:26], "big")
+data = packet[12:20] + bytes((0, 17)) + packet[24:26] + packet[20 : 20 + ulen]
+total = int.from_bytes(data + b"\\0" * (len(data) & 1), "big") % 0xFFFF
+reply = BOOTP(client.recvfrom(2048)[0])[DHCP]
+types = [option[1] for option in reply.options if option[0] == "message-type"]
+print(json.dumps({"sent_checksum_verifies": total == 0, "reply": types}))
+"""
+
+
+def test_offloaded_checksum_is_completed_before_verification(site: Site) -> None:
+    """nfdhcpd verifies every request's UDP checksum (RFC 1122 4.1.3.4) and binds its
+    queues without NFQA_CFG_F_GSO, so the kernel completes a CHECKSUM_PARTIAL packet
+    before it is queued (nfnetlink_queue: skb_checksum_help): a VM whose NIC offloads
+    the checksum is answered, not dropped as bad-checksum."""
+    vm = site.vm()
+    binding = site.binding(vm)
+    site.daemon.write_binding(vm.tap, binding)
+    lease = expected_lease(binding)
+    vm.add_address(lease.address)
+    before = site.daemon.counters()
+
+    proc = vm.exec(sys.executable, "-c", OFFLOADED_REQUEST, str(lease.address.ip), vm.mac)
+    result = json.loads(proc.stdout)
+
+    assert result == {"sent_checksum_verifies": False, "reply": [5]}, result  # 5: DHCPACK
+    after = site.daemon.counters()
+    assert after.get("bad-checksum", 0) == before.get("bad-checksum", 0)
+    assert after.get("ack", 0) == before.get("ack", 0) + 1
 
 
 # ----------------------------------------------------------------- 3. pass-through

@@ -67,6 +67,19 @@ def test_packet_path_module_is_compiled_and_fresh(name: str) -> None:
     )
 
 
+@needs_compiled
+def test_the_send_helper_is_built_and_fresh() -> None:
+    """shell/_sendll.c, which sends replies by interface index (inject.py), is built
+    with the compiled modules; without it every reply would go by name."""
+    from nfdhcpd.shell import _sendll, inject
+
+    path = Path(_sendll.__file__ or "")
+    assert path.stat().st_mtime >= (PACKAGE / "shell" / "_sendll.c").stat().st_mtime, (
+        f"{path.name} is older than _sendll.c: run scripts/setup to rebuild"
+    )
+    assert inject._native is _sendll.send_to_index
+
+
 @pytest.fixture(scope="module")
 def interpreted(tmp_path_factory: pytest.TempPathFactory) -> ModuleType:
     """`responder` from a copy of the package's .py files alone, under another name."""

@@ -82,7 +82,7 @@ class FakeInjector:
     def fileno(self) -> int:
         return self.sock.fileno()
 
-    def send(self, frame: Frame) -> None:
+    def send(self, frame: Frame, ifindex: int = 0) -> None:
         self.sent.append(frame)
 
     def close(self) -> None:

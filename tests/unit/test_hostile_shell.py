@@ -87,7 +87,7 @@ def test_the_reply_goes_out_before_the_trace() -> None:
     events: list[str] = []
 
     class Sender(FakeSender):
-        def send(self, frame: Frame) -> None:
+        def send(self, frame: Frame, ifindex: int = 0) -> None:
             events.append("send")
 
     class Trace:

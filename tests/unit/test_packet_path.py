@@ -33,12 +33,14 @@ class FakeLinks:
 class FakeSender:
     def __init__(self, error: OSError | None = None) -> None:
         self.sent: list[Frame] = []
+        self.ifindexes: list[int] = []
         self.error = error
 
-    def send(self, frame: Frame) -> None:
+    def send(self, frame: Frame, ifindex: int = 0) -> None:
         if self.error is not None:
             raise self.error
         self.sent.append(frame)
+        self.ifindexes.append(ifindex)
 
 
 class FakeQueue:
@@ -80,7 +82,7 @@ def make_path(
     config: Config | None = None, *, sender: FakeSender | None = None, bound: bool = True
 ) -> tuple[PacketPath, FakeSender]:
     sender = sender or FakeSender()
-    links = FakeLinks({TAP_INDEX: (TAP, TAP_MAC), 8: ("tap99", TAP_MAC)})
+    links = FakeLinks({TAP_INDEX: (TAP, TAP_MAC), 8: ("tap99", TAP_MAC), 9: ("br0", TAP_MAC)})
     path = PacketPath(config or make_config(), links, sender, pending=Pending(0.0))
     path.table = table_of(grnet_binding()) if bound else BindingTable()
     return path, sender
@@ -100,6 +102,22 @@ def test_serve_answers_each_packet_gives_verdicts_and_flushes_once() -> None:
     assert len(observed) == 2 and all(s >= 0 for s in observed)
     assert [r[0].tap for r in trace.records if r[0] is not None] == [TAP, TAP]
     assert path.served.taps[TAP].reply_event == "offer"
+
+
+def test_replies_go_to_the_index_the_request_came_in_on() -> None:
+    """Routed: the TAP is indev; bridged, it is physindev, the bridge indev (inject.py
+    sends by index). A replay has no index and goes by name (0)."""
+    path, sender = make_path(make_config(pending_window=30))
+    path.on_packet(QUEUE, discover(1), 1.0)
+    path.table = table_of(grnet_binding(indev="br0"))
+    path.on_packet(QUEUE, RawPacket(2, 9, TAP_INDEX, VM_MAC, dhcp_request("discover")), 1.0)
+    assert [f.ifname for f in sender.sent] == [TAP, TAP]
+    assert sender.ifindexes == [TAP_INDEX, TAP_INDEX]
+    path.table = BindingTable()
+    path.on_packet(QUEUE, discover(3), 2.0)
+    path.table = table_of(grnet_binding())
+    path.replay(3.0)
+    assert sender.ifindexes[2:] == [0]
 
 
 def test_an_empty_read_still_flushes_nothing_to_send() -> None:
