@@ -1,10 +1,10 @@
 """A long fuzz run of `responder.handle` over DHCPv4, ND (RS, NS) and DHCPv6.
 
 Not part of the test suite. A plain mutation loop (no hypothesis: a million cases
-need the speed) seeded from the valid scapy-built requests of
-`tests/unit/test_fuzz_handlers.py`, whose mutation operators, scenarios (bound VM
-with the right MAC, wrong MAC, unbound TAP, bridged, ...) and invariant check it
-reuses. Per case it picks a protocol round-robin, then a seed, 1 to 6 mutations
+need the speed) seeded from the valid scapy-built requests of `tests/helpers/fuzz.py`
+(the kit of `tests/unit/test_fuzz_handlers.py`), whose mutation operators, scenarios
+(bound VM with the right MAC, wrong MAC, unbound TAP, bridged, ...) and invariant check
+it reuses. Per case it picks a protocol round-robin, then a seed, 1 to 6 mutations
 (bit flips, byte sets, truncation, extension, insertion, deletion, inserted
 protocol options), whether to mutate the whole IP packet or the message re-wrapped
 with fixed-up lengths, a scenario and a config; one case in ten is random bytes and
@@ -33,7 +33,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.unit.test_fuzz_handlers import (
+from tests.helpers.fuzz import (
     CONFIGS,
     DHCP4_CODES,
     DHCP6_CODES,

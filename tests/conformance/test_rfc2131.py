@@ -17,12 +17,12 @@ from scapy.layers.inet import IP, UDP
 from scapy.layers.l2 import Ether
 
 from ..e2e import netns
-from .conftest import (
+from ..e2e.site import Site
+from .guest import (
     BCAST,
     BCAST_MAC,
     SERVER_ID,
     Guest,
-    Site,
     corrupt_udp_checksum,
     guest,
     message_type,

@@ -6,7 +6,8 @@ from ipaddress import IPv4Network
 
 import pytest
 
-from .conftest import SERVER_ID, Site, guest, message_type, options4, raw_options4
+from ..e2e.site import Site
+from .guest import SERVER_ID, guest, message_type, options4, raw_options4
 
 pytestmark = pytest.mark.e2e
 

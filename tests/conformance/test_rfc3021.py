@@ -11,8 +11,8 @@ from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 
 import pytest
 
-from ..e2e.conftest import Site
-from .conftest import guest, options4, raw_options4
+from ..e2e.site import Site
+from .guest import guest, options4, raw_options4
 
 pytestmark = pytest.mark.e2e
 

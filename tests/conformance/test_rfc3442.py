@@ -7,8 +7,8 @@ from ipaddress import IPv4Address
 
 import pytest
 
-from ..e2e.conftest import Site
-from .conftest import guest, raw_options4
+from ..e2e.site import Site
+from .guest import guest, raw_options4
 
 pytestmark = pytest.mark.e2e
 

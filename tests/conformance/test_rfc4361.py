@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from ..e2e.conftest import Site
-from .conftest import guest, message_type, raw_options4
+from ..e2e.site import Site
+from .guest import guest, message_type, raw_options4
 
 pytestmark = pytest.mark.e2e
 

@@ -14,25 +14,12 @@ from ipaddress import IPv6Address, IPv6Network
 from typing import Any
 
 import pytest
-from scapy.layers.inet6 import (
-    ICMPv6ND_NA,
-    ICMPv6ND_RA,
-    ICMPv6NDOptMTU,
-    ICMPv6NDOptPrefixInfo,
-    IPv6,
-)
+from scapy.layers.inet6 import ICMPv6ND_NA, ICMPv6ND_RA, ICMPv6NDOptMTU, ICMPv6NDOptPrefixInfo, IPv6
 from scapy.layers.l2 import Ether
 
 from ..e2e import netns
-from .conftest import (
-    ALL_NODES,
-    Guest,
-    Site,
-    corrupt_icmp6_checksum,
-    guest,
-    serve,
-    start_site,
-)
+from ..e2e.site import Site
+from .guest import ALL_NODES, Guest, corrupt_icmp6_checksum, guest, serve, start_site
 
 pytestmark = pytest.mark.e2e
 

@@ -9,7 +9,8 @@ import pytest
 from scapy.layers.inet6 import ICMPv6ND_RA, ICMPv6NDOptPrefixInfo
 
 from ..e2e import netns
-from .conftest import Site, guest
+from ..e2e.site import Site
+from .guest import guest
 
 pytestmark = pytest.mark.e2e
 

@@ -7,7 +7,8 @@ from typing import Any
 import pytest
 from scapy.layers.inet6 import ICMPv6ND_RA, ICMPv6NDOptDNSSL, ICMPv6NDOptRDNSS
 
-from .conftest import DNS6, DOMAINS6, RA_PERIOD, Site, guest
+from ..e2e.site import Site
+from .guest import DNS6, DOMAINS6, RA_PERIOD, guest
 
 pytestmark = pytest.mark.e2e
 

@@ -40,7 +40,8 @@ from scapy.layers.dhcp6 import (
 from scapy.layers.inet import UDP
 from scapy.layers.inet6 import IPv6
 
-from .conftest import DNS6, DOMAINS6, Guest, Site, corrupt_udp_checksum, guest
+from ..e2e.site import Site
+from .guest import DNS6, DOMAINS6, Guest, corrupt_udp_checksum, guest
 
 pytestmark = pytest.mark.e2e
 

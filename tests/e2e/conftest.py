@@ -1,116 +1,28 @@
 """Fixtures for the end-to-end tests: one hypervisor namespace and one nfdhcpd per
-topology (routed, bridged) per module, and fresh VMs per test, removed afterwards."""
+topology (routed, bridged) per module, and fresh VMs per test, removed afterwards;
+for the daemon-mode tests, a `host` with the daemon detached as the init script runs it."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
-from collections.abc import Generator, Iterator
+import shutil
+import signal
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from .. import oracle
 from . import netns
-from .netns import BindingSpec, Daemon, Hypervisor, Mode, Process
+from .daemon_host import MAC, Host, sh
+from .netns import Mode
+from .site import NO_RATE_LIMIT, Site, e2e_ready, pytest_runtest_makereport
 
-NO_RATE_LIMIT = {"rate_limit": "0"}
-
-
-def _unavailable(reason: str) -> None:
-    """Skip on a developer machine; fail in CI, where a skip would hide a broken setup."""
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"e2e prerequisites missing in CI: {reason}", pytrace=False)
-    pytest.skip(reason)
-
-
-@pytest.fixture(scope="session")
-def e2e_ready() -> None:
-    if os.geteuid() != 0:
-        _unavailable("end-to-end tests need root (network namespaces, iptables)")
-    missing = netns.missing_tools()
-    if missing:
-        _unavailable(f"missing tools: {', '.join(missing)} (run scripts/setup)")
-    if netns.nfdhcpd_executable() is None:
-        _unavailable("nfdhcpd is not installed (run scripts/setup)")
-
-
-class Site:
-    """A hypervisor running nfdhcpd in one topology, and the VMs of the current test."""
-
-    def __init__(self, hv: Hypervisor, daemon: Daemon, mode: Mode) -> None:
-        self.hv = hv
-        self.daemon = daemon
-        self.mode = mode
-        self.serial = 0
-        self.log_offset = 0  # where this test's part of the daemon log starts
-        self.vms: list[netns.VM] = []
-        self.servers: list[Process] = []
-
-    @property
-    def bridged(self) -> bool:
-        return self.mode == "bridged"
-
-    def next_tap(self) -> tuple[int, str]:
-        self.serial += 1
-        return self.serial, f"tap{self.serial}"
-
-    def vm(
-        self,
-        *,
-        mac: str | None = None,
-        tap: str | None = None,
-        link: bool = True,
-        sysctls6: dict[str, str] | None = None,
-    ) -> netns.VM:
-        index, default_tap = self.next_tap()
-        vm = self.hv.add_vm(
-            tap or default_tap,
-            mac or netns.mac_for(index),
-            bridged=self.bridged,
-            create_link=link,
-            sysctls6=sysctls6,
-        )
-        self.vms.append(vm)
-        return vm
-
-    def binding(self, vm: netns.VM, **overrides: object) -> BindingSpec:
-        """A binding for `vm` with values unique to it (address, /22 mask, hostname, MTU)."""
-        index = int(vm.tap.removeprefix("tap"))
-        net = netns.network_for(index)
-        fields: dict[str, object] = {
-            "mac": vm.mac,
-            "ip": str(net[260 + index]),  # past the first /24: a wrong mask shows
-            "subnet": str(net),
-            "gateway": str(net[1]),
-            "hostname": f"vm{index}-{self.mode}",
-            "indev": self.hv.bridge if self.bridged else vm.tap,
-            "mtu": 1400 + index,
-        }
-        fields.update(overrides)
-        return BindingSpec(**fields)  # type: ignore[arg-type]
-
-    def passthrough_server(self, vm: netns.VM, reserved_ip: str = "10.99.0.77") -> Process:
-        """dnsmasq answering `vm` on the hypervisor, as another DHCP server would.
-
-        Routed: it listens on the VM's TAP, which gets an IP for it. Bridged: on br0.
-        """
-        if self.bridged:
-            interface = "br0"
-        else:
-            interface = vm.tap
-            self.hv.add_address(vm.tap, netns.PASSTHROUGH_NET)
-        server = self.hv.start_dnsmasq(interface, hosts={vm.mac: reserved_ip})
-        self.servers.append(server)
-        return server
-
-    def cleanup_test(self) -> None:
-        for server in self.servers:
-            server.stop()
-        for vm in self.vms:
-            self.daemon.remove_binding(vm.tap)
-            self.hv.remove_vm(vm)
-        self.servers.clear()
-        self.vms.clear()
+__all__ = ["e2e_ready", "pytest_runtest_makereport"]  # registered here by importing them
 
 
 @pytest.fixture(scope="module", params=["routed", "bridged"])
@@ -144,19 +56,65 @@ def site(site_module: Site) -> Iterator[Site]:
     assert not findings, oracle.report(findings, "the replies of this test")
 
 
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(
-    item: pytest.Item, call: pytest.CallInfo[None]
-) -> Generator[None, pytest.TestReport, pytest.TestReport]:
-    """On failure, attach what nfdhcpd logged during the test to the report."""
-    report: pytest.TestReport = yield
-    if report.failed:
-        for value in getattr(item, "funcargs", {}).values():
-            if isinstance(value, Site):
-                log = value.daemon.log()[value.log_offset :]
-                report.sections.append(("nfdhcpd log (this test)", log))
-            elif isinstance(value, Hypervisor):
-                for proc in value.processes:
-                    if proc.name == "nfdhcpd":
-                        report.sections.append((f"nfdhcpd log ({value.name})", proc.log()))
-    return report
+@pytest.fixture
+def host() -> Iterator[Host]:
+    # Not tmp_path: pytest's base directory is private to root, and the daemon reads its
+    # bindings and writes its log as the unprivileged [general] user (nobody).
+    root = Path(tempfile.mkdtemp(prefix="nfdt-daemon-"))
+    root.chmod(0o755)
+    h = Host(root)
+    try:
+        sh("ip", "netns", "add", h.hv)
+        sh("ip", "netns", "add", h.vm)
+        sh(
+            "ip",
+            "-n",
+            h.hv,
+            "link",
+            "add",
+            "tap1",
+            "type",
+            "veth",
+            "peer",
+            "name",
+            "eth0",
+            "netns",
+            h.vm,
+        )
+        sh("ip", "-n", h.vm, "link", "set", "eth0", "address", MAC)
+        sh("ip", "-n", h.hv, "link", "set", "tap1", "up")
+        sh("ip", "-n", h.vm, "link", "set", "eth0", "up")
+        sh(
+            "ip",
+            "netns",
+            "exec",
+            h.hv,
+            "iptables",
+            "-t",
+            "mangle",
+            "-A",
+            "PREROUTING",
+            "-i",
+            "tap+",
+            "-p",
+            "udp",
+            "--dport",
+            "67",
+            "-j",
+            "NFQUEUE",
+            "--queue-num",
+            "42",
+            "--queue-bypass",
+        )
+        (h.bindings / "tap1").write_text(
+            f"INDEV=tap1\nMAC={MAC}\nIP=192.0.2.10\nSUBNET=192.0.2.0/24\n"
+        )
+        yield h
+    finally:
+        text = h.pidfile.read_text().strip() if h.pidfile.exists() else ""
+        if text.isdigit() and int(text) > 0:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(text), signal.SIGKILL)
+        for ns in (h.hv, h.vm):
+            subprocess.run(["ip", "netns", "del", ns], capture_output=True, timeout=30)
+        shutil.rmtree(root, ignore_errors=True)

@@ -24,9 +24,9 @@ from pathlib import Path
 import pytest
 
 from . import netns
-from .conftest import Site
+from .leases import assert_lease, assert_nothing, expected_lease, has_address, lease_until
 from .netns import BindingSpec, Daemon
-from .test_dhcp4_e2e import assert_lease, assert_nothing, expected_lease, has_address, lease_until
+from .site import Site
 
 pytestmark = pytest.mark.e2e
 

@@ -6,20 +6,15 @@ veth "TAP" and busybox udhcpc as the VM, so serving is checked in daemon mode to
 
 from __future__ import annotations
 
-import contextlib
 import os
 import pwd
-import secrets
-import shutil
 import signal
 import subprocess
-import sys
-import tempfile
-import time
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+
+from .daemon_host import Host, alive, wait_for
 
 pytestmark = [
     pytest.mark.e2e,
@@ -28,153 +23,7 @@ pytestmark = [
     ),
 ]
 
-NFDHCPD = str(Path(sys.executable).with_name("nfdhcpd"))
 REPO = Path(__file__).resolve().parents[2]
-MAC = "52:54:00:12:34:56"
-
-
-def sh(*args: str) -> str:
-    return subprocess.run(args, check=True, capture_output=True, text=True, timeout=30).stdout
-
-
-def wait_for(what: str, check: Callable[[], bool], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
-
-
-class Host:
-    def __init__(self, root: Path) -> None:
-        suffix = secrets.token_hex(3)
-        self.hv, self.vm = f"nfdt-dhv-{suffix}", f"nfdt-dvm-{suffix}"
-        self.root = root
-        self.bindings = root / "bindings"
-        self.logdir = root / "log"
-        self.pidfile = root / "run" / "nfdhcpd.pid"
-        self.conf = root / "nfdhcpd.conf"
-        self.bindings.mkdir()
-        self.good = (
-            f"[general]\npidfile = {self.pidfile}\ndatapath = {self.bindings}\n"
-            f"logdir = {self.logdir}\nuser = nobody\n[dhcp]\nserver_ip = 192.0.2.1\n"
-            "[ipv6]\nenable_ipv6 = no\n"
-        )
-        self.conf.write_text(self.good)
-
-    def start(self) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            ["ip", "netns", "exec", self.hv, NFDHCPD, "-c", str(self.conf)],
-            capture_output=True,
-            text=True,
-            timeout=30,
-        )
-
-    def pid(self) -> int:
-        return int(self.pidfile.read_text())
-
-    def log(self) -> str:
-        path = self.logdir / "nfdhcpd.log"
-        return path.read_text() if path.exists() else ""
-
-    def lease(self) -> str:
-        """Run udhcpc in the VM; return the address it was offered and acknowledged."""
-        result = subprocess.run(
-            [
-                "ip",
-                "netns",
-                "exec",
-                self.vm,
-                "udhcpc",
-                "-i",
-                "eth0",
-                "-n",
-                "-q",
-                "-f",
-                "-t",
-                "3",
-                "-T",
-                "1",
-                "-s",
-                "/bin/true",
-            ],
-            capture_output=True,
-            text=True,
-            timeout=20,
-        )
-        return result.stdout + result.stderr
-
-
-@pytest.fixture
-def host() -> Iterator[Host]:
-    # Not tmp_path: pytest's base directory is private to root, and the daemon reads its
-    # bindings and writes its log as the unprivileged [general] user (nobody).
-    root = Path(tempfile.mkdtemp(prefix="nfdt-daemon-"))
-    root.chmod(0o755)
-    h = Host(root)
-    try:
-        sh("ip", "netns", "add", h.hv)
-        sh("ip", "netns", "add", h.vm)
-        sh(
-            "ip",
-            "-n",
-            h.hv,
-            "link",
-            "add",
-            "tap1",
-            "type",
-            "veth",
-            "peer",
-            "name",
-            "eth0",
-            "netns",
-            h.vm,
-        )
-        sh("ip", "-n", h.vm, "link", "set", "eth0", "address", MAC)
-        sh("ip", "-n", h.hv, "link", "set", "tap1", "up")
-        sh("ip", "-n", h.vm, "link", "set", "eth0", "up")
-        sh(
-            "ip",
-            "netns",
-            "exec",
-            h.hv,
-            "iptables",
-            "-t",
-            "mangle",
-            "-A",
-            "PREROUTING",
-            "-i",
-            "tap+",
-            "-p",
-            "udp",
-            "--dport",
-            "67",
-            "-j",
-            "NFQUEUE",
-            "--queue-num",
-            "42",
-            "--queue-bypass",
-        )
-        (h.bindings / "tap1").write_text(
-            f"INDEV=tap1\nMAC={MAC}\nIP=192.0.2.10\nSUBNET=192.0.2.0/24\n"
-        )
-        yield h
-    finally:
-        text = h.pidfile.read_text().strip() if h.pidfile.exists() else ""
-        if text.isdigit() and int(text) > 0:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(int(text), signal.SIGKILL)
-        for ns in (h.hv, h.vm):
-            subprocess.run(["ip", "netns", "del", ns], capture_output=True, timeout=30)
-        shutil.rmtree(root, ignore_errors=True)
 
 
 def test_daemon_mode_lifecycle(host: Host) -> None:

@@ -9,27 +9,32 @@ the VM, so they tell nfdhcpd's DROP apart from an ACCEPT that nobody answered.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import re
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from pathlib import Path
 
 import pytest
 
 from . import netns
-from .conftest import Site
-from .netns import BindingSpec, ClientRun, Daemon, DaemonDirs, Lease
+from .leases import (
+    CONFIG_DNS,
+    LEASE_TIME,
+    SERVER_ID,
+    assert_applied,
+    assert_lease,
+    assert_nothing,
+    expected_lease,
+    has_address,
+    lease_until,
+)
+from .netns import ClientRun, Daemon, DaemonDirs, Lease
+from .site import Site
 
 pytestmark = pytest.mark.e2e
 
-SERVER_ID = IPv4Address("192.0.2.1")
-CONFIG_DNS = (IPv4Address("192.0.2.2"), IPv4Address("192.0.2.3"))
-CONFIG_DOMAIN = "example.com"
-LEASE_TIME = 604800
 #: The dnsmasq stand-in for "another DHCP server on the host" and what it hands out.
 OTHER_SERVER = netns.PASSTHROUGH_NET.ip
 OTHER_LEASE = IPv4Interface("10.99.0.77/24")
@@ -41,55 +46,6 @@ QUEUE = 42
 # ----------------------------------------------------------------------------- helpers
 
 
-def expected_lease(
-    b: BindingSpec,
-    *,
-    dns: tuple[IPv4Address, ...] = CONFIG_DNS,
-    domain: str = CONFIG_DOMAIN,
-    search: tuple[str, ...] = (),
-) -> Lease:
-    assert b.ip and b.subnet and b.gateway
-    return Lease(
-        address=IPv4Interface(f"{b.ip}/{IPv4Network(b.subnet).prefixlen}"),
-        routers=() if b.private else (IPv4Address(b.gateway),),
-        dns=dns,
-        domain=domain,
-        search=search,
-        hostname=b.hostname,
-        mtu=b.mtu,
-        lease_time=LEASE_TIME,
-        server_id=SERVER_ID,
-    )
-
-
-def assert_lease(run: ClientRun, expected: Lease) -> None:
-    assert run.lease is not None, f"no lease: {run.describe()}"
-    got = run.lease
-    if not expected.search:  # option 119 is optional unless the test asks for it
-        got = dataclasses.replace(got, search=())
-    assert got == expected, run.describe()
-
-
-def assert_applied(run: ClientRun, expected: Lease) -> None:
-    """What the client's own scripts configured in the VM, read back from the kernel."""
-    applied = run.applied
-    assert applied is not None, run.describe()
-    assert applied.addresses == (expected.address,), run.describe()
-    assert applied.default_gateway == (expected.routers[0] if expected.routers else None)
-    if expected.mtu is not None:
-        # dhclient-script sets the link MTU; dhcpcd puts option 26 on its routes instead.
-        assert expected.mtu in (applied.link_mtu, applied.route_mtu), applied
-    assert applied.nameservers == expected.dns
-    assert expected.domain in applied.search
-    # dhcpcd's hostname hook makes an FQDN of HOSTNAME and the domain option.
-    assert applied.hostname in (expected.hostname, f"{expected.hostname}.{expected.domain}")
-
-
-def assert_nothing(run: ClientRun) -> None:
-    assert run.lease is None, f"unexpected lease {run.lease}: {run.describe()}"
-    assert run.returncode != 0, run.describe()
-
-
 def assert_other_server_lease(run: ClientRun) -> None:
     assert run.lease is not None, f"no lease from the other server: {run.describe()}"
     assert run.lease.address == OTHER_LEASE, run.lease
@@ -99,25 +55,6 @@ def assert_other_server_lease(run: ClientRun) -> None:
 def queued(site: Site) -> int:
     """Packets the kernel has handed to the daemon's queue so far (its id sequence)."""
     return site.hv.queue_stats()[QUEUE].id_sequence
-
-
-def lease_until(
-    vm: netns.VM, done: Callable[[Lease | None], bool], *, timeout: float = 5.0
-) -> ClientRun:
-    """Ask with udhcpc (one DISCOVER each time) until `done(lease)`; return the last run.
-
-    For live changes: the daemon applies them asynchronously (in milliseconds), and a
-    request racing the change may still see the old state.
-    """
-    deadline = time.monotonic() + timeout
-    while True:
-        run = vm.udhcpc(tries=1, interval=1)
-        if done(run.lease) or time.monotonic() > deadline:
-            return run
-
-
-def has_address(address: IPv4Interface) -> Callable[[Lease | None], bool]:
-    return lambda lease: lease is not None and lease.address == address
 
 
 def wait_for_log(daemon: Daemon, pattern: str, *, timeout: float = 1.0) -> bool:

@@ -36,7 +36,7 @@ import pytest
 from nfdhcpd.core.binding import parse_binding
 
 from . import netns
-from .conftest import Site
+from .site import Site
 
 pytestmark = pytest.mark.e2e
 

@@ -29,8 +29,8 @@ from pathlib import Path
 import pytest
 
 from . import netns
+from .leases import assert_applied, assert_lease
 from .netns import DaemonDirs, Lease
-from .test_dhcp4_e2e import assert_applied, assert_lease
 
 pytestmark = pytest.mark.e2e
 

@@ -26,8 +26,8 @@ from typing import cast
 import pytest
 
 from . import netns
-from .conftest import Site
 from .netns import BindingSpec, Daemon, DaemonDirs, Hypervisor, Process
+from .site import Site
 
 pytestmark = pytest.mark.e2e
 

@@ -26,8 +26,9 @@ import pytest
 
 from .. import oracle
 from . import netns
-from .conftest import Site, _unavailable
-from .netns import BindingSpec, ClientRun, Mode, PrefixInfo, Route6, RouterAdvert
+from .leases import resolv_conf
+from .netns import BindingSpec, Mode, PrefixInfo, Route6, RouterAdvert
+from .site import Site, unavailable
 
 pytestmark = pytest.mark.e2e
 
@@ -156,20 +157,6 @@ def expected_ra(plan: Plan6, *, managed: bool) -> RouterAdvert:
     )
 
 
-def resolv_conf(run: ClientRun) -> tuple[list[str], list[str]]:
-    """(nameservers, search domains) of the VM's resolv.conf after the client ran."""
-    assert run.rundir is not None
-    nameservers: list[str] = []
-    search: list[str] = []
-    for line in (run.rundir / "resolv.conf").read_text().splitlines():
-        words = line.split()
-        if words and words[0] == "nameserver":
-            nameservers += words[1:]
-        elif words and words[0] == "search":
-            search += [w.rstrip(".") for w in words[1:]]
-    return nameservers, search
-
-
 def lease6_blocks(path: Path) -> list[str]:
     """The `lease6 { ... }` blocks of a dhclient lease file, oldest first."""
     return re.findall(r"(?ms)^lease6 \{$.*?^\}$", path.read_text())
@@ -182,7 +169,7 @@ def lease6_blocks(path: Path) -> list[str]:
 def e2e6_ready(e2e_ready: None) -> None:
     missing = netns.missing_tools(netns.TOOLS6)
     if missing:
-        _unavailable(f"missing tools: {', '.join(missing)} (run scripts/setup)")
+        unavailable(f"missing tools: {', '.join(missing)} (run scripts/setup)")
 
 
 def start_site6(hv: netns.Hypervisor, mode: Mode, *, ra_period: int) -> Site:

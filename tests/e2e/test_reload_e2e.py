@@ -22,9 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from .test_daemon_mode import NFDHCPD, Host, alive, host, wait_for
-
-__all__ = ["host"]  # the fixture, shared with test_daemon_mode
+from .daemon_host import NFDHCPD, Host, alive, wait_for
 
 pytestmark = [
     pytest.mark.e2e,

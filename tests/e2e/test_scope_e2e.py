@@ -27,8 +27,8 @@ from ipaddress import IPv6Address, IPv6Interface, IPv6Network
 import pytest
 
 from . import netns
-from .conftest import Site, _unavailable
-from .test_ipv6_e2e import resolv_conf
+from .leases import resolv_conf
+from .site import Site, unavailable
 
 pytestmark = pytest.mark.e2e
 
@@ -48,7 +48,7 @@ OUR_DNS6 = "2001:db8:53::1"
 def bridge_site(e2e_ready: None) -> Iterator[Site]:
     missing = netns.missing_tools(("ip6tables", "nft", "radvd", "rdisc6", "dnsmasq"))
     if missing:
-        _unavailable(f"missing tools: {', '.join(missing)} (run scripts/setup)")
+        unavailable(f"missing tools: {', '.join(missing)} (run scripts/setup)")
     with netns.hypervisor("bridged", label="hv-scope") as hv:
         hv.add_ipv6_rules("bridged")
         # The default rate limit (100/s, burst 200) on purpose: it must not matter here.

@@ -19,29 +19,11 @@ from nfdhcpd.core.binding import BindingTable, parse_binding
 from nfdhcpd.ops.control import ControlServer, listen_unix, status_handler
 from nfdhcpd.ops.status import Served, snapshot
 
-from .conftest import GRNET_BINDING
+from ..helpers.cli import nfdhcpd, write_config
+from ..helpers.samples import GRNET_BINDING
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 CONF = README.parent / "conf"
-
-
-def nfdhcpd(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "nfdhcpd", *args], capture_output=True, text=True, timeout=60
-    )
-
-
-def write_config(tmp_path: Path, extra: str = "") -> Path:
-    datapath = tmp_path / "bindings"
-    datapath.mkdir(exist_ok=True)
-    conf = tmp_path / "nfdhcpd.conf"
-    conf.write_text(
-        f"[general]\ndatapath = {datapath}\npidfile = {tmp_path}/run/nfdhcpd.pid\n"
-        # The default user (nfdhcpd) is the package's: a test machine may not have it.
-        + ("" if "user =" in extra else "user = nobody\n")
-        + extra
-    )
-    return conf
 
 
 # --- rules -------------------------------------------------------------------------

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import GRNET_CONFIG
+from ..helpers.samples import GRNET_CONFIG
 
 EXIT_CONFIG = 2
 

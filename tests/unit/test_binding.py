@@ -20,7 +20,7 @@ from nfdhcpd.core.binding import (
 )
 from nfdhcpd.core.errors import BindingError
 
-from .conftest import GRNET_BINDING, VM_MAC, grnet_binding
+from ..helpers.samples import GRNET_BINDING, VM_MAC, grnet_binding
 
 MINIMAL = "MAC=aa:6b:39:22:33:44\nIP=192.0.2.100\nSUBNET=192.0.2.0/24\n"
 

@@ -24,7 +24,7 @@ import nfdhcpd
 from nfdhcpd.core.config import Config
 from nfdhcpd.core.decision import Decision
 
-from .test_fuzz_handlers import (
+from ..helpers.fuzz import (
     FUZZ,
     QUEUES,
     UNKNOWN_QUEUE,

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from nfdhcpd.core.config import DEFAULT_CONFIG, MODES, Config, parse_config
 from nfdhcpd.core.errors import ConfigError
 
-from .conftest import GRNET_CONFIG
+from ..helpers.samples import GRNET_CONFIG
 
 PATH = "/etc/nfdhcpd/test.conf"
 

@@ -30,7 +30,8 @@ from nfdhcpd.core.dhcp4 import (
 )
 from nfdhcpd.core.errors import MalformedPacket
 
-from .conftest import VM_MAC, decode_routes, fixture_names, load_fixture, walk_options
+from ..helpers.decode import decode_routes, walk_options
+from ..helpers.samples import VM_MAC, fixture_names, load_fixture
 
 
 def bootp(options: list[Any], **fields: Any) -> bytes:

@@ -35,7 +35,9 @@ from nfdhcpd.core import dhcp6
 from nfdhcpd.core.dhcp6 import MessageType, Option, Status
 from nfdhcpd.core.errors import MalformedPacket
 
-from .conftest import CLIENT_DUID, SERVER_DUID, VM_EUI64, client_duid, dhcp6_options
+from ..helpers.builders import CLIENT_DUID, client_duid
+from ..helpers.decode import dhcp6_options
+from ..helpers.samples import SERVER_DUID, VM_EUI64
 
 A1 = IPv6Address(VM_EUI64).packed
 A2 = IPv6Address("2001:db8:aaaa:bbbb::100").packed

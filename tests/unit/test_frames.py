@@ -17,7 +17,7 @@ from nfdhcpd.core.errors import MalformedPacket
 from nfdhcpd.core.frames import EtherType, IPProto, Udp4, build_ether, build_udp4, parse_udp4
 from nfdhcpd.core.wire import checksum
 
-from .conftest import assert_checksums
+from ..helpers.decode import assert_checksums
 
 
 def udp_packet(payload: bytes = b"hello", **ip_fields: Any) -> bytes:

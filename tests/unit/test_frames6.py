@@ -27,7 +27,8 @@ from nfdhcpd.core.frames import (
     upper_checksum6,
 )
 
-from .conftest import TAP_MAC, VM_LL, VM_MAC, assert_checksum6, decode_frame6
+from ..helpers.decode import assert_checksum6, decode_frame6
+from ..helpers.samples import TAP_MAC, VM_LL, VM_MAC
 
 SRC = IPv6Address("fe80::1").packed
 DST = IPv6Address("2001:db8::2").packed

@@ -24,7 +24,17 @@ from nfdhcpd.core.reply6 import unsolicited_ra
 from nfdhcpd.core.responder import Decision, Verdict
 from nfdhcpd.shell.privileges import check_user
 
-from .conftest import (
+from ..helpers.builders import (
+    client_duid,
+    dhcp6_request,
+    dhcp_request,
+    inbound,
+    ns_request,
+    rs_request,
+    run,
+)
+from ..helpers.decode import decode_frame6, decode_reply, decode_reply6
+from ..helpers.samples import (
     DHCP6_QUEUE,
     GATEWAY6,
     GRNET_BINDING,
@@ -37,17 +47,7 @@ from .conftest import (
     V6_CONFIG,
     VM_IP,
     binding_from,
-    client_duid,
-    decode_frame6,
-    decode_reply,
-    decode_reply6,
-    dhcp6_request,
-    dhcp_request,
-    inbound,
     make_config,
-    ns_request,
-    rs_request,
-    run,
     table_of,
 )
 

@@ -25,19 +25,8 @@ from nfdhcpd.core.errors import BindingError
 from nfdhcpd.core.reply6 import unsolicited_ra
 from nfdhcpd.shell.watcher import Watcher
 
-from .conftest import (
-    GRNET_BINDING,
-    TAP,
-    TAP_MAC,
-    client_duid,
-    dhcp6_request,
-    dhcp_request,
-    inbound,
-    make_config,
-    rs_request,
-    run,
-    table_of,
-)
+from ..helpers.builders import client_duid, dhcp6_request, dhcp_request, inbound, rs_request, run
+from ..helpers.samples import GRNET_BINDING, TAP, TAP_MAC, make_config, table_of
 
 LIMITS = {
     # key: (an item, how many a binding may list)

@@ -18,9 +18,9 @@ from nfdhcpd.core.decision import Frame, Inbound
 from nfdhcpd.ops.trace import PcapWriter
 from nfdhcpd.shell.files import open_private
 
-from .conftest import QUEUE, TAP, grnet_binding, table_of
-from .test_daemon import Site
-from .test_packet_path import FakeSender, discover, make_path
+from ..helpers.fake_daemon import Site
+from ..helpers.fake_path import FakeSender, discover, make_path
+from ..helpers.samples import QUEUE, TAP, grnet_binding, table_of
 
 
 @pytest.fixture
@@ -166,7 +166,7 @@ def test_a_whole_batch_is_followed_at_once_and_each_queue_gets_one_per_turn() ->
     from nfdhcpd.shell.loop import READ_BATCH, Loop
     from nfdhcpd.shell.nfq import READ_MAX
 
-    from .test_loop import Host, stop
+    from ..helpers.fake_loop import Host, stop
 
     assert READ_BATCH == READ_MAX
     loop = Loop()

@@ -32,7 +32,9 @@ from nfdhcpd.core.errors import MalformedPacket
 from nfdhcpd.core.frames import Ip6, IPProto, build_icmp6, parse_ipv6, upper_checksum6
 from nfdhcpd.core.ndp import NdOption, Prefix
 
-from .conftest import (
+from ..helpers.builders import dad_request, ns_request, rs_request, solicited_node6
+from ..helpers.decode import assert_checksum6
+from ..helpers.samples import (
     GATEWAY6,
     SUBNET6,
     TAP_LL,
@@ -43,11 +45,6 @@ from .conftest import (
     VM_LL,
     VM_MAC,
     VM_MAC_TEXT,
-    assert_checksum6,
-    dad_request,
-    ns_request,
-    rs_request,
-    solicited_node6,
 )
 
 # --- address helpers ---------------------------------------------------------------

@@ -18,7 +18,7 @@ import pytest
 from nfdhcpd.core.binding import BindingTable
 from nfdhcpd.shell.notify import Notifier
 
-from .test_daemon import Site
+from ..helpers.fake_daemon import Site
 
 
 class Systemd:

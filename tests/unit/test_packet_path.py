@@ -11,36 +11,11 @@ import logging
 import pytest
 
 from nfdhcpd.core.binding import BindingTable
-from nfdhcpd.core.config import Config
 from nfdhcpd.core.decision import Frame, Inbound, RawPacket, Verdict
-from nfdhcpd.shell.packet_path import PacketPath
-from nfdhcpd.shell.pending import Pending
 
-from .conftest import NS_QUEUE, QUEUE, TAP, TAP_MAC, VM_MAC, dhcp_request, grnet_binding, table_of
-from .conftest import make_config as _make_config
-
-TAP_INDEX = 7
-
-
-class FakeLinks:
-    def __init__(self, names: dict[int, tuple[str | None, bytes | None]]) -> None:
-        self.names = names
-
-    def lookup(self, ifindex: int) -> tuple[str | None, bytes | None]:
-        return self.names.get(ifindex, (None, None))
-
-
-class FakeSender:
-    def __init__(self, error: OSError | None = None) -> None:
-        self.sent: list[Frame] = []
-        self.ifindexes: list[int] = []
-        self.error = error
-
-    def send(self, frame: Frame, ifindex: int = 0) -> None:
-        if self.error is not None:
-            raise self.error
-        self.sent.append(frame)
-        self.ifindexes.append(ifindex)
+from ..helpers.builders import dhcp_request
+from ..helpers.fake_path import TAP_INDEX, FakeLinks, FakeSender, discover, make_config, make_path
+from ..helpers.samples import NS_QUEUE, QUEUE, TAP, VM_MAC, grnet_binding, table_of
 
 
 class FakeQueue:
@@ -68,24 +43,6 @@ class FakeTrace:
 
     def record(self, inbound: Inbound | None, frames: tuple[Frame, ...]) -> None:
         self.records.append((inbound, frames))
-
-
-def make_config(**changes: object) -> Config:
-    return _make_config(**{"rate_limit": 0, **changes})
-
-
-def discover(packet_id: int = 1, index: int = TAP_INDEX) -> RawPacket:
-    return RawPacket(packet_id, index, 0, VM_MAC, dhcp_request("discover"))
-
-
-def make_path(
-    config: Config | None = None, *, sender: FakeSender | None = None, bound: bool = True
-) -> tuple[PacketPath, FakeSender]:
-    sender = sender or FakeSender()
-    links = FakeLinks({TAP_INDEX: (TAP, TAP_MAC), 8: ("tap99", TAP_MAC), 9: ("br0", TAP_MAC)})
-    path = PacketPath(config or make_config(), links, sender, pending=Pending(0.0))
-    path.table = table_of(grnet_binding()) if bound else BindingTable()
-    return path, sender
 
 
 def test_serve_answers_each_packet_gives_verdicts_and_flushes_once() -> None:

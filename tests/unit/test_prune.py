@@ -25,7 +25,7 @@ from nfdhcpd.core.binding import BindingTable, parse_binding
 from nfdhcpd.ops.control import ControlServer, listen_unix, status_handler
 from nfdhcpd.ops.status import Served, snapshot
 
-from .test_admin_cli import nfdhcpd, write_config
+from ..helpers.cli import nfdhcpd, write_config
 
 HOOK = "# nfdhcpd binding of vm1.example.org NIC 0, written by nfdhcpd's Ganeti hook\n"
 BODY = "MAC=aa:00:00:11:22:33\nIP=192.0.2.10\nSUBNET=192.0.2.0/24\n"

@@ -10,15 +10,9 @@ from scapy.layers.l2 import Ether
 
 from nfdhcpd.core.decision import Frame, Inbound
 from nfdhcpd.core.reply6 import unsolicited_ra
-from nfdhcpd.shell.ra import (
-    Advertiser,
-    MulticastRas,
-    RaScheduler,
-    Renumbering,
-    is_multicast_ra,
-)
+from nfdhcpd.shell.ra import Advertiser, MulticastRas, RaScheduler, Renumbering, is_multicast_ra
 
-from .conftest import TAP, TAP_MAC, grnet_binding, make_config, table_of
+from ..helpers.samples import TAP, TAP_MAC, grnet_binding, make_config, table_of
 
 
 def test_first_round_at_once_then_every_jittered_period() -> None:

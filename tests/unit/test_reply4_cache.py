@@ -4,16 +4,9 @@ from __future__ import annotations
 
 from ipaddress import IPv4Address
 
-from .conftest import (
-    addresses,
-    decode_reply,
-    dhcp_request,
-    grnet_binding,
-    inbound,
-    make_config,
-    run,
-    table_of,
-)
+from ..helpers.builders import dhcp_request, inbound, run
+from ..helpers.decode import addresses, decode_reply
+from ..helpers.samples import grnet_binding, make_config, table_of
 
 DISCOVER = inbound(dhcp_request("discover", options=[("param_req_list", [1, 3, 6, 26])]))
 

@@ -61,9 +61,19 @@ from nfdhcpd.core.binding import Binding
 from nfdhcpd.core.config import Config
 from nfdhcpd.core.responder import Decision, Verdict
 
-from .conftest import (
-    ALL_NODES6,
+from ..helpers.builders import (
     CLIENT_DUID,
+    client_duid,
+    dad_request,
+    dhcp6_request,
+    inbound,
+    ns_request,
+    rs_request,
+    run,
+)
+from ..helpers.decode import decode_frame6, decode_reply6, dhcp6_options
+from ..helpers.samples import (
+    ALL_NODES6,
     DHCP6_QUEUE,
     GATEWAY6,
     NAMESERVERS6,
@@ -82,18 +92,8 @@ from .conftest import (
     VM_EUI64,
     VM_LL,
     VM_MAC_TEXT,
-    client_duid,
-    dad_request,
-    decode_frame6,
-    decode_reply6,
-    dhcp6_options,
-    dhcp6_request,
     grnet_with,
-    inbound,
     make_config,
-    ns_request,
-    rs_request,
-    run,
     table_of,
 )
 

@@ -18,17 +18,8 @@ from nfdhcpd.core.frames import EtherType, build_ether, build_udp4
 from nfdhcpd.core.wire import checksum
 from nfdhcpd.shell.replies import ReplyCache, _with_xid
 
-from .conftest import (
-    BASE_CONFIG,
-    RELAY_IP,
-    SERVER_IP,
-    VM_IP,
-    ZERO,
-    dhcp_request,
-    grnet_binding,
-    inbound,
-    table_of,
-)
+from ..helpers.builders import dhcp_request, inbound
+from ..helpers.samples import BASE_CONFIG, RELAY_IP, SERVER_IP, VM_IP, ZERO, grnet_binding, table_of
 
 TABLE = table_of(grnet_binding())
 PRL = ("param_req_list", [1, 3, 6, 15, 26, 28, 51, 54, 119])

@@ -22,7 +22,19 @@ from nfdhcpd.core.config import Config, parse_config
 from nfdhcpd.core.errors import ConfigError
 from nfdhcpd.core.responder import Decision, Verdict
 
-from .conftest import (
+from ..helpers.builders import dhcp_request, inbound, run, wrap_udp
+from ..helpers.decode import (
+    TSHARK,
+    Reply,
+    addresses,
+    all_codes,
+    decode_frame,
+    decode_reply,
+    decode_routes,
+    decode_search,
+    u32,
+)
+from ..helpers.samples import (
     BASE_CONFIG,
     BCAST,
     BCAST_MAC,
@@ -34,30 +46,17 @@ from .conftest import (
     TAP,
     TAP_MAC,
     TAP_MAC_TEXT,
-    TSHARK,
     VM_IP,
     VM_MAC,
     VM_MAC_TEXT,
     ZERO,
-    Reply,
-    addresses,
-    all_codes,
-    decode_frame,
-    decode_reply,
-    decode_routes,
-    decode_search,
-    dhcp_request,
     fixture_names,
     grnet_binding,
     grnet_with,
-    inbound,
     ip_bytes,
     load_fixture,
     make_config,
-    run,
     table_of,
-    u32,
-    wrap_udp,
 )
 
 DISCOVER = dhcp_request("discover")

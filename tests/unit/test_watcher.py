@@ -17,7 +17,7 @@ from nfdhcpd.core.errors import BindingError
 from nfdhcpd.shell.files import read_binding
 from nfdhcpd.shell.watcher import Watcher
 
-from .conftest import GRNET_BINDING, VM_MAC
+from ..helpers.samples import GRNET_BINDING, VM_MAC
 
 OTHER = "MAC=02:00:00:00:00:11\nIP=192.0.2.11\nSUBNET=192.0.2.0/24\n"
 BAD = "MAC=aa:6b:39:22:33:44\nMTU=abc\n"
