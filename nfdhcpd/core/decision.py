@@ -5,6 +5,8 @@ from __future__ import annotations
 from enum import Enum
 from typing import NamedTuple
 
+from .events import Event
+
 
 class Verdict(Enum):
     ACCEPT = "accept"
@@ -59,11 +61,19 @@ class Frame(NamedTuple):
 
 class Decision(NamedTuple):
     verdict: Verdict
-    event: str
+    event: Event
     reason: str
     frames: tuple[Frame, ...] = ()
+    #: a request from a TAP with no binding yet: kept, to answer when the binding lands
+    replay: bool = False
 
     def log_text(self) -> str:
         """The log line: an answer's reason says what was sent; a refusal or a pass
         also says what became of the packet."""
         return self.reason if self.frames else f"{self.verdict.value}: {self.reason}"
+
+
+def no_ifmac(who: str, indev: str) -> Decision:
+    """No reply without the MAC to send it from (the interface is gone, or was never
+    seen): the same refusal for every protocol, so it is counted and logged alike."""
+    return Decision(Verdict.DROP, Event.NO_IFMAC, f"{who}: MAC of {indev} unknown")

@@ -9,9 +9,11 @@ from typing import NamedTuple
 from . import dhcp4
 from .binding import Binding, Route
 from .config import Config
-from .decision import Decision, Frame, Inbound, Verdict
+from .decision import Decision, Frame, Inbound, Verdict, no_ifmac
 from .dhcp4 import BROADCAST_FLAG, DhcpMessage, MessageType, Option
+from .effective import Effective
 from .errors import MalformedPacket
+from .events import Event
 from .frames import EtherType, build_ether, build_udp4, parse_udp4
 from .wire import BROADCAST_MAC, encode_domain_list, mac_text
 
@@ -22,8 +24,9 @@ _ANY = IPv4Address(0)
 _LIMITED_BROADCAST = IPv4Address("255.255.255.255")
 
 
-class _Kit:
-    """What replies to one binding share, encoded once per binding and config.
+class Kit:
+    """What replies to one binding share, encoded once per binding and config (a
+    Responder keeps one per binding, and a reloaded config comes with a new Responder).
 
     A boot storm or a looping client asks the same thing over and over: the options,
     the lease times and the texts for the log are the binding's, not the packet's.
@@ -44,14 +47,21 @@ class _Kit:
         "subnet",
     )
 
-    def __init__(self, binding: Binding, config: Config, ip: IPv4Address, subnet: IPv4Network):
+    def __init__(
+        self,
+        binding: Binding,
+        config: Config,
+        effective: Effective,
+        ip: IPv4Address,
+        subnet: IPv4Network,
+    ) -> None:
         self.binding = binding
         self.config = config
         self.ip = ip.packed
         self.ip_text = str(ip)
         self.subnet = subnet
         self.mac_text = mac_text(binding.mac)
-        self.server_id = _server_id(binding, config)
+        self.server_id = effective.server_id.packed
         self.server_id_option = dhcp4.encode_option(Option.SERVER_ID, self.server_id)
         self.lease = b"".join(
             dhcp4.encode_option(code, seconds.to_bytes(4, "big"))
@@ -63,7 +73,7 @@ class _Kit:
         )
         self.options = {
             code: dhcp4.encode_option(code, value)
-            for code, value in _binding_options(binding, subnet, config)
+            for code, value in _binding_options(binding, subnet, effective)
         }
         self.order = sorted(self.options)
         #: (parameter request list, room) -> the options chosen for it
@@ -90,27 +100,21 @@ class _Kit:
         return block
 
 
-#: Kits by id(binding), checked by identity, so a replaced binding or a reloaded
-#: config gets a new kit; cleared wholesale when far larger than any table.
-_KITS: dict[int, _Kit] = {}
-_MAX_KITS = 65536
 _MAX_BLOCKS = 16
 
 
-def _kit(binding: Binding, config: Config, ip: IPv4Address, subnet: IPv4Network) -> _Kit:
-    kit = _KITS.get(id(binding))
-    if kit is None or kit.binding is not binding or kit.config is not config:
-        if len(_KITS) >= _MAX_KITS:
-            _KITS.clear()
-        kit = _KITS[id(binding)] = _Kit(binding, config, ip, subnet)
-    return kit
+def make_kit(binding: Binding, config: Config, effective: Effective) -> Kit | None:
+    """`binding`'s kit under `config`; None when it has no IPv4 address to hand out."""
+    if binding.ip is None or binding.subnet is None:
+        return None
+    return Kit(binding, config, effective, binding.ip, binding.subnet)
 
 
 class _Exchange(NamedTuple):
     """What every DHCPv4 reply handler needs to know about the request."""
 
     inbound: Inbound
-    kit: _Kit
+    kit: Kit
     request: DhcpMessage
     dst_ip: bytes
 
@@ -124,7 +128,8 @@ class _Exchange(NamedTuple):
 _NAMES = {t.value: t.name for t in MessageType}
 
 
-def serve(inbound: Inbound, binding: Binding, config: Config) -> Decision:
+def serve(inbound: Inbound, kit: Kit | None) -> Decision:
+    """Answer a DHCPv4 request with the binding's `kit` (None: no IPv4 address)."""
     udp = parse_udp4(inbound.payload)
     request = dhcp4.parse_dhcp(udp.payload)
     if request.op != 1:
@@ -135,24 +140,13 @@ def serve(inbound: Inbound, binding: Binding, config: Config) -> Decision:
     handler = _HANDLERS.get(mtype)
     if handler is None:
         return Decision(
-            Verdict.DROP, "unexpected", f"{inbound.tap}: DHCP message type {mtype} from a client"
+            Verdict.DROP,
+            Event.UNEXPECTED,
+            f"{inbound.tap}: DHCP message type {mtype} from a client",
         )
-    if binding.ip is None or binding.subnet is None:
-        return Decision(Verdict.DROP, "no-ipv4", f"{inbound.tap}: binding has no IPv4 address")
-    return handler(
-        _Exchange(inbound, _kit(binding, config, binding.ip, binding.subnet), request, udp.dst)
-    )
-
-
-def _server_id(binding: Binding, config: Config) -> bytes:
-    """Option 54: server_ip, or with server_on_link an address on the VM's link (RFC
-    2131 4.3.1): GATEWAY, else the first host of SUBNET, as GRNET's nfdhcpd chose it."""
-    if config.server_on_link:
-        if binding.gateway is not None:
-            return binding.gateway.packed
-        if binding.subnet is not None and binding.subnet.num_addresses > 2:
-            return (binding.subnet.network_address + 1).packed
-    return config.server_ip.packed
+    if kit is None:
+        return Decision(Verdict.DROP, Event.NO_IPV4, f"{inbound.tap}: binding has no IPv4 address")
+    return handler(_Exchange(inbound, kit, request, udp.dst))
 
 
 def _offer(x: _Exchange) -> Decision:
@@ -169,7 +163,7 @@ def _request(x: _Exchange) -> Decision:
         if server_id != x.kit.server_id:
             return Decision(
                 Verdict.DROP,
-                "other-server",
+                Event.OTHER_SERVER,
                 f"{x.who()}: SELECTING server {_ip_text(server_id)}, not us",
             )
         if requested is not None:
@@ -207,13 +201,13 @@ def _decline(x: _Exchange) -> Decision:
     what = _ip_text(declined) if declined is not None else "an address it did not name"
     return Decision(
         Verdict.DROP,
-        "decline",
+        Event.DECLINE,
         f"{x.who()}: address conflict, the VM declined {what} (binding is {x.kit.ip_text})",
     )
 
 
 def _release(x: _Exchange) -> Decision:
-    return Decision(Verdict.DROP, "release", f"{x.who()}: released {x.kit.ip_text}")
+    return Decision(Verdict.DROP, Event.RELEASE, f"{x.who()}: released {x.kit.ip_text}")
 
 
 _HANDLERS: dict[int, Callable[[_Exchange], Decision]] = {
@@ -230,7 +224,7 @@ def _reply(x: _Exchange, mtype: MessageType, what: str, *, renewal: bool = True)
     the request's ciaddr is not the client's (a stale one in an INIT-REBOOT)."""
     request, inbound = x.request, x.inbound
     if inbound.ifmac is None:
-        return Decision(Verdict.DROP, "no-ifmac", f"{x.who()}: MAC of {inbound.indev} unknown")
+        return no_ifmac(x.who(), inbound.indev)
     informing = request.msg_type == MessageType.INFORM
     nak = mtype == MessageType.NAK
     # RFC 2131 table 3: yiaddr/ciaddr per reply type.
@@ -266,7 +260,7 @@ def _reply(x: _Exchange, mtype: MessageType, what: str, *, renewal: bool = True)
         frames.insert(0, _frame(x, ifmac, also[0], dport, also[1], payload))
     return Decision(
         Verdict.DROP,
-        mtype.name.lower(),
+        _EVENTS[mtype],
         f"{x.who()}: {what} to {to} {_ip_text(dst_ip)} via {inbound.tap}",
         tuple(frames),
     )
@@ -307,13 +301,14 @@ def _encode_reply_options(x: _Exchange, mtype: MessageType, *, lease: bool) -> b
 
 
 _MESSAGE_TYPE = {t: dhcp4.encode_option(Option.MESSAGE_TYPE, bytes((t,))) for t in MessageType}
+_EVENTS = {MessageType.OFFER: Event.OFFER, MessageType.ACK: Event.ACK, MessageType.NAK: Event.NAK}
 _NAK_MESSAGE = dhcp4.encode_option(
     Option.MESSAGE, b"requested address is not this VM's address: restart with DISCOVER"
 )
 
 
 def _binding_options(
-    binding: Binding, subnet: IPv4Network, config: Config
+    binding: Binding, subnet: IPv4Network, effective: Effective
 ) -> Iterator[tuple[int, bytes]]:
     yield Option.SUBNET_MASK, subnet.netmask.packed
     # RFC 3021 2.2: a /31 (or /32) has no directed broadcast, the limited one is used.
@@ -321,26 +316,21 @@ def _binding_options(
     # /31) and then cannot route through that peer.
     broadcast = subnet.broadcast_address if subnet.prefixlen < 31 else _LIMITED_BROADCAST
     yield Option.BROADCAST, broadcast.packed
-    gateway = None if binding.private else binding.gateway
+    gateway = effective.router
     if gateway is not None:
         yield Option.ROUTER, gateway.packed
-    dns = binding.dns if binding.dns is not None else config.nameservers
-    if dns:
-        yield Option.DNS, dhcp4.encode_addresses(dns)
+    if effective.dns:
+        yield Option.DNS, dhcp4.encode_addresses(effective.dns)
     if binding.hostname:
         yield Option.HOSTNAME, binding.hostname.encode("ascii")
-    # GRNET's fallback: the domain of a fully qualified HOSTNAME.
-    domain = binding.domain or config.domain or binding.fqdn_domain
-    if domain:
-        yield Option.DOMAIN, domain.encode("ascii")
-    search = binding.search if binding.search is not None else ((domain,) if domain else ())
-    if search:
-        yield Option.SEARCH, encode_domain_list(search)
+    if effective.domain:
+        yield Option.DOMAIN, effective.domain.encode("ascii")
+    if effective.search:
+        yield Option.SEARCH, encode_domain_list(effective.search)
     if binding.mtu is not None:
         yield Option.MTU, binding.mtu.to_bytes(2, "big")
-    ntp = binding.ntp if binding.ntp is not None else config.ntp_servers
-    if ntp:
-        yield Option.NTP, dhcp4.encode_addresses(ntp)
+    if effective.ntp:
+        yield Option.NTP, dhcp4.encode_addresses(effective.ntp)
     routes = _classless_routes(binding, subnet, gateway)
     if routes:
         yield Option.CLASSLESS_ROUTES, dhcp4.encode_routes(routes)

@@ -13,19 +13,15 @@ from ipaddress import IPv6Address
 from . import ndp
 from .binding import Binding
 from .config import Config
-from .decision import Decision, Frame, Inbound, Verdict
-from .errors import MalformedPacket
+from .decision import Decision, Frame, Inbound, Verdict, no_ifmac
+from .effective import Effective, resolve
+from .events import Event
 from .frames import EtherType, build_ether, build_icmp6, parse_ipv6
 from .ndp import ALL_NODES, UNSPECIFIED, Prefix
 
 #: RFC 4861 section 6.2.1 defaults for the prefix lifetimes (30 and 7 days).
 VALID_LIFETIME = 2592000
 PREFERRED_LIFETIME = 604800
-#: Router lifetime of every RA that makes the host the default router: RFC 4861
-#: 6.2.1's maximum AdvDefaultLifetime (RFC 8319 allows more; hosts before it cap at
-#: this). The VMs keep their default route 2.5 hours without RAs: an hour of daemon
-#: downtime after an RA up to ra_period (at most 1800 s) old, with room to spare.
-ROUTER_LIFETIME = 9000
 #: A renumbered-away prefix: preferred lifetime 0 (new connections use the new
 #: address at once) and two hours valid, the least a host honours without
 #: authentication (RFC 4862 5.5.3 e), so its old address goes with them (RFC 8978).
@@ -55,16 +51,6 @@ def address6(binding: Binding) -> IPv6Address | None:
     return None
 
 
-def search6(binding: Binding, config: Config) -> tuple[str, ...]:
-    """DNSSL and DHCPv6 option 24: SEARCH, else [ipv6] domains, else the domain of a
-    fully qualified HOSTNAME (GRNET's DHCPv6 fallback)."""
-    if binding.search is not None:
-        return binding.search
-    if config.domains6:
-        return config.domains6
-    return (binding.fqdn_domain,) if binding.fqdn_domain else ()
-
-
 def _flags(binding: Binding, config: Config) -> tuple[bool, bool, bool]:
     """(M, O, A) for the binding, by `[ipv6] mode` (README: "IPv6").
 
@@ -87,10 +73,11 @@ def _flags(binding: Binding, config: Config) -> tuple[bool, bool, bool]:
     return managed, other, autonomous and prefix64
 
 
-def router_advertisement(binding: Binding, config: Config, mac: bytes) -> bytes:
+def router_advertisement(
+    binding: Binding, config: Config, effective: Effective, mac: bytes
+) -> bytes:
     """The RA message for `binding`, sent from MAC `mac` (ICMPv6, checksum zero)."""
     managed, other, autonomous = _flags(binding, config)
-    lifetime = ROUTER_LIFETIME if binding.default_router6 else 0
     prefixes = []
     subnet = binding.subnet6
     if subnet is not None:
@@ -102,16 +89,15 @@ def router_advertisement(binding: Binding, config: Config, mac: bytes) -> bytes:
     for old in binding.deprecated6:
         # A (the address was formed by SLAAC) so that the host updates its lifetimes.
         prefixes.append(Prefix(old, old.prefixlen == 64, DEPRECATED_VALID_LIFETIME, 0))
-    dns = binding.dns6 if binding.dns6 is not None else config.nameservers6
     return ndp.build_ra(
         mac=mac,
         managed=managed,
         other=other,
-        router_lifetime=lifetime,
+        router_lifetime=effective.router_lifetime,
         prefixes=prefixes,
         mtu=binding.mtu if binding.mtu is not None and binding.mtu >= MIN_MTU6 else None,
-        dns=dns,
-        domains=search6(binding, config),
+        dns=effective.dns6,
+        domains=effective.domains6,
         dns_lifetime=3 * config.ra_period,  # RFC 8106 5.1: at least MaxRtrAdvInterval
     )
 
@@ -121,33 +107,32 @@ def unsolicited_ra(binding: Binding, config: Config, mac: bytes) -> Frame | None
     if binding.subnet6 is None:
         return None
     src = router_address(binding, mac)
-    packet = build_icmp6(
-        src, ALL_NODES, ndp.ND_HOP_LIMIT, router_advertisement(binding, config, mac)
-    )
+    message = router_advertisement(binding, config, resolve(binding, config), mac)
+    packet = build_icmp6(src, ALL_NODES, ndp.ND_HOP_LIMIT, message)
     frame = build_ether(ndp.multicast_mac(ALL_NODES), mac, EtherType.IPV6, packet)
     return Frame(binding.name, frame)
 
 
-def ifmac_of(inbound: Inbound) -> bytes:
-    if inbound.ifmac is None:
-        raise MalformedPacket("ifmac", 0, f"MAC of {inbound.indev} unknown")
-    return inbound.ifmac
-
-
-def serve_rs(inbound: Inbound, binding: Binding, config: Config) -> Decision:
+def serve_rs(inbound: Inbound, binding: Binding, config: Config, effective: Effective) -> Decision:
     """RFC 4861 6.2.6: a solicited RA, here unicast to the soliciting VM only."""
     rs = ndp.parse_rs(parse_ipv6(inbound.payload))
-    if binding.subnet6 is None:  # responder.handle passes these on before parsing
-        return Decision(Verdict.ACCEPT, "no-subnet6", f"{inbound.tap}: RS, binding has no SUBNET6")
-    mac = ifmac_of(inbound)
+    if binding.subnet6 is None:  # the Responder passes these on before parsing
+        return Decision(
+            Verdict.ACCEPT, Event.NO_SUBNET6, f"{inbound.tap}: RS, binding has no SUBNET6"
+        )
+    who = f"{inbound.tap}: RS from {IPv6Address(rs.src)}"
+    mac = inbound.ifmac
+    if mac is None:
+        return no_ifmac(who, inbound.indev)
     dst = rs.src if rs.src != UNSPECIFIED else ALL_NODES
     src = router_address(binding, mac)
-    packet = build_icmp6(src, dst, ndp.ND_HOP_LIMIT, router_advertisement(binding, config, mac))
+    message = router_advertisement(binding, config, effective, mac)
+    packet = build_icmp6(src, dst, ndp.ND_HOP_LIMIT, message)
     frame = build_ether(inbound.hwsrc or binding.mac, mac, EtherType.IPV6, packet)
     return Decision(
         Verdict.DROP,
-        "ra",
-        f"{inbound.tap}: RS from {IPv6Address(rs.src)}: RA {binding.subnet6} to {IPv6Address(dst)}",
+        Event.RA,
+        f"{who}: RA {binding.subnet6} to {IPv6Address(dst)}",
         (Frame(inbound.tap, frame),),
     )
 
@@ -159,12 +144,14 @@ def serve_ns(inbound: Inbound, binding: Binding, config: Config) -> Decision:
     router itself: the other VMs on the bridge answer for themselves.
     """
     ns = ndp.parse_ns(parse_ipv6(inbound.payload))
-    mac = ifmac_of(inbound)
     target = IPv6Address(ns.target)
     who = f"{inbound.tap}: NS from {IPv6Address(ns.src)} for {target}"
+    mac = inbound.ifmac
+    if mac is None:
+        return no_ifmac(who, inbound.indev)
     router = ns.target == ndp.link_local(mac) or target == binding.gateway6
     if target == address6(binding):
-        return Decision(Verdict.ACCEPT, "ns-own", f"{who}: the VM's own address")
+        return Decision(Verdict.ACCEPT, Event.NS_OWN, f"{who}: the VM's own address")
     routed = inbound.physindev is None
     proxied = (
         routed
@@ -176,7 +163,7 @@ def serve_ns(inbound: Inbound, binding: Binding, config: Config) -> Decision:
         and not target.is_link_local
     )
     if not (router or proxied):
-        return Decision(Verdict.ACCEPT, "ns-other", f"{who}: not ours to answer")
+        return Decision(Verdict.ACCEPT, Event.NS_OTHER, f"{who}: not ours to answer")
     solicited = ns.src != UNSPECIFIED
     dst = ns.src if solicited else ALL_NODES
     # RFC 4861 7.2.8: a proxy's NA must not override the owner's own (O=0).
@@ -187,5 +174,5 @@ def serve_ns(inbound: Inbound, binding: Binding, config: Config) -> Decision:
     frame = build_ether(inbound.hwsrc or binding.mac, mac, EtherType.IPV6, packet)
     kind = "gateway" if router else "proxy"
     return Decision(
-        Verdict.DROP, "na", f"{who}: NA ({kind}) {mac.hex(':')}", (Frame(inbound.tap, frame),)
+        Verdict.DROP, Event.NA, f"{who}: NA ({kind}) {mac.hex(':')}", (Frame(inbound.tap, frame),)
     )

@@ -13,11 +13,13 @@ from typing import NamedTuple
 from . import dhcp6, ndp
 from .binding import Binding
 from .config import Config
-from .decision import Decision, Frame, Inbound, Verdict
+from .decision import Decision, Frame, Inbound, Verdict, no_ifmac
 from .dhcp6 import Dhcp6Message, MessageType, Option, Status
+from .effective import Effective
 from .errors import MalformedPacket
+from .events import Event
 from .frames import EtherType, build_ether, build_udp6, parse_ipv6, parse_udp6
-from .reply6 import MIN_MTU6, address6, ifmac_of, search6
+from .reply6 import MIN_MTU6, address6
 from .wire import encode_domain_list
 
 
@@ -25,6 +27,7 @@ class _Exchange(NamedTuple):
     inbound: Inbound
     binding: Binding
     config: Config
+    effective: Effective
     request: Dhcp6Message
     src: bytes
 
@@ -33,7 +36,9 @@ class _Exchange(NamedTuple):
         return f"{self.inbound.tap}: {name} from {IPv6Address(self.src)}"
 
 
-def serve_dhcp6(inbound: Inbound, binding: Binding, config: Config) -> Decision:
+def serve_dhcp6(
+    inbound: Inbound, binding: Binding, config: Config, effective: Effective
+) -> Decision:
     ip = parse_ipv6(inbound.payload)
     _sport, dport, payload = parse_udp6(ip)
     if dport != dhcp6.SERVER_PORT:
@@ -42,37 +47,41 @@ def serve_dhcp6(inbound: Inbound, binding: Binding, config: Config) -> Decision:
         # Only the VM is behind its TAP: it has no business relaying (RFC 8415 19).
         # Its header is not a client message's (9.1): counted before parsing.
         return Decision(
-            Verdict.DROP, "relay-forw", f"{inbound.tap}: Relay-forward from a VM, not answered"
+            Verdict.DROP, Event.RELAY_FORW, f"{inbound.tap}: Relay-forward from a VM, not answered"
         )
     request = dhcp6.parse_dhcp6(payload)
     handler = _HANDLERS.get(request.msg_type)
     if handler is None:
         return Decision(
-            Verdict.DROP, "unexpected", f"{inbound.tap}: DHCPv6 type {request.msg_type}"
+            Verdict.DROP, Event.UNEXPECTED, f"{inbound.tap}: DHCPv6 type {request.msg_type}"
         )
     if ip.src == _UNSPECIFIED or ip.src[0] == 0xFF:
         # RFC 8415 16: clients send from a link-local address; :: has no reply path.
         raise MalformedPacket("ipv6.src", 8, "DHCPv6 request from :: or a multicast address")
-    x = _Exchange(inbound, binding, config, request, ip.src)
+    x = _Exchange(inbound, binding, config, effective, request, ip.src)
     unicast = ip.dst[0] != 0xFF
     if unicast and request.msg_type in _MULTICAST_ONLY:
         return Decision(
-            Verdict.DROP, "discarded", f"{x.who()}: sent to a unicast address (RFC 8415 16)"
+            Verdict.DROP, Event.DISCARDED, f"{x.who()}: sent to a unicast address (RFC 8415 16)"
         )
     server_id = request.first(Option.SERVERID)
     if server_id is not None and request.msg_type in _NO_SERVER_ID:
         return Decision(
-            Verdict.DROP, "malformed", f"{x.who()}: carries a Server Identifier (RFC 8415 16)"
+            Verdict.DROP, Event.MALFORMED, f"{x.who()}: carries a Server Identifier (RFC 8415 16)"
         )
     if server_id is not None and server_id != config.server_duid:
-        return Decision(Verdict.DROP, "other-server", f"{x.who()}: for another server")
+        return Decision(Verdict.DROP, Event.OTHER_SERVER, f"{x.who()}: for another server")
     if request.msg_type in _NEED_SERVER_ID and server_id is None:
         raise MalformedPacket("dhcp6.serverid", 4, "missing (RFC 8415 16)")
     if request.msg_type != MessageType.INFORMATION_REQUEST and not request.first(Option.CLIENTID):
         raise MalformedPacket("dhcp6.clientid", 4, "missing (RFC 8415 16)")
-    if request.msg_type == MessageType.INFORMATION_REQUEST and _IA_OPTIONS & request.options.keys():
+    if request.msg_type == MessageType.INFORMATION_REQUEST and not _IA_OPTIONS.isdisjoint(
+        request.options
+    ):
         return Decision(
-            Verdict.DROP, "discarded", f"{x.who()}: Information-request with an IA (RFC 8415 16.12)"
+            Verdict.DROP,
+            Event.DISCARDED,
+            f"{x.who()}: Information-request with an IA (RFC 8415 16.12)",
         )
     if unicast:
         # RFC 8415 18.4: no Server Unicast option was ever sent, so the client must
@@ -94,10 +103,10 @@ def _common(x: _Exchange) -> list[bytes]:
     """Server and client identifiers, then DNS options if asked for (RFC 8415 18.3)."""
     options = _identifiers(x)
     wanted = dhcp6.requested(x.request)
-    dns = x.binding.dns6 if x.binding.dns6 is not None else x.config.nameservers6
+    dns = x.effective.dns6
     if dns and (wanted is None or Option.DNS_SERVERS in wanted):
         options.append(dhcp6.encode_option(Option.DNS_SERVERS, b"".join(a.packed for a in dns)))
-    domains = search6(x.binding, x.config)
+    domains = x.effective.domains6
     if domains and (wanted is None or Option.DOMAIN_LIST in wanted):
         options.append(dhcp6.encode_option(Option.DOMAIN_LIST, encode_domain_list(domains)))
     return options
@@ -182,14 +191,16 @@ def _room(options: list[bytes]) -> int:
 
 
 def _reply(x: _Exchange, mtype: MessageType, options: list[bytes], what: str) -> Decision:
-    mac = ifmac_of(x.inbound)
+    mac = x.inbound.ifmac
+    if mac is None:
+        return no_ifmac(x.who(), x.inbound.indev)
     src = ndp.link_local(mac)
     payload = dhcp6.build_dhcp6(mtype, x.request.xid, options)
     packet = build_udp6(src, x.src, dhcp6.SERVER_PORT, dhcp6.CLIENT_PORT, payload)
     frame = build_ether(x.inbound.hwsrc or x.binding.mac, mac, EtherType.IPV6, packet)
     return Decision(
         Verdict.DROP,
-        mtype.name.lower(),
+        _EVENTS[mtype],
         f"{x.who()}: {mtype.name} {what}".rstrip(),
         (Frame(x.inbound.tap, frame),),
     )
@@ -243,7 +254,7 @@ def _confirm(x: _Exchange) -> Decision:
         for a in dhcp6.parse_ia_na(raw).addresses
     ]
     if not held:
-        return Decision(Verdict.DROP, "confirm", f"{x.who()}: no addresses to confirm")
+        return Decision(Verdict.DROP, Event.CONFIRM, f"{x.who()}: no addresses to confirm")
     subnet = x.binding.subnet6
     on_link = subnet is not None and all(IPv6Address(a) in subnet for a in held)
     status = Status.SUCCESS if on_link else Status.NOT_ON_LINK
@@ -259,7 +270,9 @@ def _release(x: _Exchange) -> Decision:
 def _decline(x: _Exchange) -> Decision:
     options = [*_common(x), dhcp6.encode_status(Status.SUCCESS, "declined")]
     decision = _reply(x, MessageType.REPLY, options, "address conflict: declined")
-    return Decision(decision.verdict, "decline", decision.reason, decision.frames)
+    if not decision.frames:  # not answered (no-ifmac): that is what it is counted as
+        return decision
+    return Decision(decision.verdict, Event.DECLINE, decision.reason, decision.frames)
 
 
 def _information(x: _Exchange) -> Decision:
@@ -276,6 +289,7 @@ _HANDLERS: dict[int, Callable[[_Exchange], Decision]] = {
     MessageType.DECLINE: _decline,
     MessageType.INFORMATION_REQUEST: _information,
 }
+_EVENTS = {MessageType.ADVERTISE: Event.ADVERTISE, MessageType.REPLY: Event.REPLY}
 _UNSPECIFIED = bytes(16)
 _RELAY_FORW = bytes((MessageType.RELAY_FORW,))
 #: RFC 8415 16: discarded when sent to a unicast address.

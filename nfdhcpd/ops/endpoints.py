@@ -12,6 +12,7 @@ from typing import Any, Protocol
 
 from ..core.binding import BindingTable
 from ..core.config import Config
+from ..core.events import Event
 from .control import ControlServer, listen_tcp, listen_unix, status_handler
 from .metrics import DaemonCollector, LatencyHistogram, http_handler, registry_for
 from .status import Served, snapshot
@@ -28,7 +29,7 @@ class Running(Protocol):
     @property
     def table(self) -> BindingTable: ...
     @property
-    def counters(self) -> Counter[str]: ...
+    def counters(self) -> Counter[Event]: ...
     @property
     def served(self) -> Served: ...
 

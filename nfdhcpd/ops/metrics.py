@@ -22,25 +22,9 @@ from prometheus_client.metrics_core import (
 )
 from prometheus_client.registry import Collector, CollectorRegistry
 
+from ..core.events import Event, Outcome
 from .status import Served
 
-#: Decision events that send a reply, by reply type (`ra-periodic`: unsolicited RAs).
-REPLY_EVENTS = frozenset({"offer", "ack", "nak", "advertise", "reply", "ra", "na", "ra-periodic"})
-#: Decision events of packets refused or lost, by reason.
-DROP_EVENTS = frozenset(
-    {
-        "mac-mismatch",
-        "indev-mismatch",
-        "malformed",
-        "rate-limited",
-        "unexpected",
-        "no-ipv4",
-        "no-ifmac",
-        "other-server",
-        "send-error",
-        "error",
-    }
-)
 #: Seconds; a DHCPv4 exchange is handled in tens of microseconds, so the low end is fine.
 LATENCY_BUCKETS = (
     10e-6, 25e-6, 50e-6, 100e-6, 250e-6, 500e-6,
@@ -75,7 +59,7 @@ class DaemonCollector(Collector):
 
     def __init__(
         self,
-        counters: Mapping[str, int],
+        counters: Mapping[Event, int],
         served: Served,
         bindings: Callable[[], Iterable[str]],
         queue_names: Callable[[], Mapping[int, str]],
@@ -99,11 +83,13 @@ class DaemonCollector(Collector):
             "nfdhcpd_drops", "Packets refused or replies lost, by reason", labels=["reason"]
         )
         for event, count in sorted(counters.items()):
-            decisions.add_metric([event], count)
-            if event in REPLY_EVENTS:
-                replies.add_metric([event], count)
-            elif event in DROP_EVENTS:
-                drops.add_metric([event], count)
+            name = str(event)
+            decisions.add_metric([name], count)
+            # replies by type (`ra-periodic`: unsolicited RAs); drops by reason
+            if event.outcome is Outcome.REPLY:
+                replies.add_metric([name], count)
+            elif event.outcome is Outcome.DROP:
+                drops.add_metric([name], count)
         yield from (decisions, replies, drops)
 
         requests = CounterMetricFamily(

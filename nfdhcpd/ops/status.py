@@ -13,11 +13,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..core.binding import Binding, ignored_name
+from ..core.events import Event
 from ..core.reply6 import address6
 from ..core.wire import mac_text
 
 #: Events of packets from TAPs without a binding: nothing to show a status against.
-_UNBOUND = frozenset({"no-binding", "unknown-queue"})
+_UNBOUND = frozenset(e for e in Event if e.unbound)
 #: TAPs remembered at most; past that the memory is reset (TAP names are reused, so
 #: only a host churning through more than this many names ever gets there).
 _MAX_TAPS = 65536
@@ -51,7 +52,7 @@ class Served:
             return None
         return self.gone.setdefault(tap, now)
 
-    def note(self, tap: str, queue: int, event: str, replied: bool) -> None:
+    def note(self, tap: str, queue: int, event: Event, replied: bool) -> None:
         """One handled request from `tap` and what became of it (`replied`: frames sent)."""
         self.requests[queue] += 1
         if event in _UNBOUND:
@@ -101,7 +102,7 @@ def snapshot(
     table: Mapping[str, Binding],
     served: Served,
     datapath: str,
-    counters: Mapping[str, int],
+    counters: Mapping[Event, int],
 ) -> dict[str, Any]:
     """The whole status: every binding in use, then files in `datapath` not in use
     (invalid ones: the log and `nfdhcpd check` say why). Each row says since when its
@@ -124,5 +125,5 @@ def snapshot(
         "time": now,
         "datapath": datapath,
         "bindings": rows,
-        "counters": dict(sorted(counters.items())),
+        "counters": {str(event): n for event, n in sorted(counters.items())},
     }

@@ -21,6 +21,7 @@ from ..core.binding import Binding, BindingTable, describe
 from ..core.config import Config
 from ..core.decision import Frame
 from ..core.errors import ConfigError
+from ..core.events import Event
 from ..ops.endpoints import Endpoints
 from ..ops.status import Served
 from .files import load_config
@@ -194,7 +195,7 @@ class Daemon:
         return True
 
     def on_error(self) -> None:
-        self.counters["error"] += 1
+        self.counters[Event.ERROR] += 1
 
     # --- reload: build, then swap ----------------------------------------------------
 
@@ -293,7 +294,7 @@ def contained(what: str, task: Callable[[], object], on_error: Callable[[], None
         log.exception("internal error in %s", what)
 
 
-def dump(table: BindingTable, counters: Mapping[str, int]) -> None:
+def dump(table: BindingTable, counters: Mapping[Event, int]) -> None:
     """SIGUSR1: the binding table and the counters, in the log."""
     log.info("binding table: %d bindings", len(table))
     for name in sorted(table):

@@ -14,10 +14,11 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any, Final, Protocol
 
-from ..core import responder
 from ..core.binding import BindingTable
 from ..core.config import Config
 from ..core.decision import Decision, Frame, Inbound, RawPacket, Verdict
+from ..core.events import Event, Level
+from ..core.responder import Responder, in_scope
 from ..ops.status import Served
 from .pending import Pending
 from .ra import MulticastRas, is_multicast_ra
@@ -27,9 +28,9 @@ from .replies import ReplyCache
 log = logging.getLogger("nfdhcpd")
 _TUPLE_NEW: Final = tuple.__new__
 
-#: Decisions worth more than debug level: a VM got an answer or was refused.
-QUIET_EVENTS = frozenset({"no-binding", "no-subnet6", "unknown-queue", "ns-own", "ns-other"})
-WARN_EVENTS = frozenset({"decline", "mac-mismatch", "indev-mismatch", "malformed", "error"})
+#: The log policy, by each event's level (core/events.py), as sets: one lookup a packet.
+QUIET_EVENTS = frozenset(e for e in Event if e.level is Level.DEBUG)
+WARN_EVENTS = frozenset(e for e in Event if e.level is Level.WARNING)
 
 
 class QueueLike(Protocol):
@@ -78,7 +79,7 @@ class LogBudget:
 
 
 class PacketPath:
-    """Decides and answers queued packets against the current `table` and `config`.
+    """Decides and answers queued packets against the current `table` and config.
 
     `configure` and `table` are how the daemon swaps state in; `counters`, `served`
     and `pending` live as long as the daemon.
@@ -100,7 +101,7 @@ class PacketPath:
         self.sender = sender
         self.pending = pending
         self.clock = clock
-        self.counters: Counter[str] = Counter()
+        self.counters: Counter[Event] = Counter()
         self.served = Served()  # per-TAP last request and reply, requests per queue
         self.trace: TraceLike | None = None
         #: seconds per packet, observed when metrics are on (see `serve`)
@@ -113,10 +114,10 @@ class PacketPath:
     def configure(self, config: Config) -> None:
         """Serve under `config` from now on (cannot fail: the reload's swap phase)."""
         self.config = config
+        self.responder = Responder(config)  # what it encoded was for the old config
         self.limiter = (
             RateLimiter(config.rate_limit, config.rate_burst) if config.rate_limit else None
         )
-        self.ns_queue = config.ns_queue if config.enable_ipv6 else None
         self.dhcp_queue = config.dhcp_queue if config.enable_dhcp else None
         self.pending.window = float(config.pending_window)
 
@@ -144,27 +145,25 @@ class PacketPath:
             # Only what nfdhcpd answers is limited: a TAP without binding (or IPv6 from
             # one without SUBNET6) passes on undelayed, however much it sends.
             limiter = self.limiter
-            if limiter is not None and responder.in_scope(
-                number, self.table.get(inbound.tap), self.config
-            ):
+            if limiter is not None and in_scope(number, self.table.get(inbound.tap), self.config):
                 ifindex = packet.physindev or packet.indev
                 if not limiter.allow(ifindex, now):
                     self._over_limit(inbound.tap, now)
                     return Verdict.DROP  # unparsed
             if number == self.dhcp_queue:
-                decision = self.replies.decide(inbound, self.table, self.config)
+                decision = self.replies.decide(inbound, self.table, self.responder)
             else:
-                decision = responder.handle(inbound, self.table, self.config)
+                decision = self.responder.handle(inbound, self.table)
             # The replies for the VM's TAP go to the very interface the request came in
             # on, by index (inject.py), not to whatever has its name by now.
             self.act(decision, inbound, now, packet.physindev or packet.indev)
-            if decision.event == "no-binding" and number != self.ns_queue:
+            if decision.replay:
                 self.pending.remember(inbound, now)
             return decision.verdict
         except Exception:
             # A bug, not bad input (the core turns that into decisions): log it, count
             # it, drop this packet and keep serving everyone else.
-            self.counters["error"] += 1
+            self.counters[Event.ERROR] += 1
             log.exception("internal error handling a packet from queue %d", number)
             return Verdict.DROP
 
@@ -172,10 +171,10 @@ class PacketPath:
         """Answer what VMs asked before their binding landed: an OFFER for that very
         xid, an RA, an Advertise, at once, rather than after the VM's next retry."""
         for inbound in self.pending.ready(self.table, now):
-            decision = responder.handle(inbound, self.table, self.config)
+            decision = self.responder.handle(inbound, self.table)
             if decision.frames:
                 self.act(decision, inbound, now)
-                self.counters["replayed"] += 1
+                self.counters[Event.REPLAYED] += 1
 
     def _inbound(self, number: int, packet: RawPacket) -> Inbound:
         indev, ifmac = self.links.lookup(packet.indev)
@@ -185,8 +184,8 @@ class PacketPath:
         return _TUPLE_NEW(Inbound, (*fields, packet.payload))
 
     def _over_limit(self, name: str, now: float) -> None:
-        self.counters["rate-limited"] += 1
-        similar = self.log_budget.spend((name, "rate-limited"), now)
+        self.counters[Event.RATE_LIMITED] += 1
+        similar = self.log_budget.spend((name, Event.RATE_LIMITED), now)
         if similar is not None:
             log.warning(
                 "drop: %s: over rate_limit (%d/s, burst %d)%s",
@@ -208,8 +207,8 @@ class PacketPath:
             try:
                 self.sender.send(frame, ifindex if frame.ifname == tap else 0)
             except OSError as exc:
-                self.counters["send-error"] += 1
-                similar = self.log_budget.spend((inbound.tap, "send-error"), now)
+                self.counters[Event.SEND_ERROR] += 1
+                similar = self.log_budget.spend((inbound.tap, Event.SEND_ERROR), now)
                 if similar is not None:
                     log.warning(
                         "cannot send on %s: %s (%s)%s",

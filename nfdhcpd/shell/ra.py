@@ -21,6 +21,7 @@ from typing import Protocol
 from ..core.binding import Binding, BindingTable
 from ..core.config import Config
 from ..core.decision import Frame, Inbound
+from ..core.events import Event
 from ..core.reply6 import DEPRECATED_VALID_LIFETIME, unsolicited_ra
 
 log = logging.getLogger("nfdhcpd")
@@ -58,7 +59,7 @@ class RaScheduler:
         return min((t for t in times if t is not None), default=None)
 
     def held(
-        self, table: BindingTable, sender: _Sender, counters: Counter[str], now: float
+        self, table: BindingTable, sender: _Sender, counters: Counter[Event], now: float
     ) -> BindingTable:
         """Send the solicited multicast RAs due at `now`; `table` without the old
         prefixes whose time is up."""
@@ -161,13 +162,13 @@ class MulticastRas:
     def deadline(self) -> float | None:
         return min((at for at, _ in self._held.values()), default=None)
 
-    def flush(self, sender: _Sender, counters: Counter[str], now: float) -> None:
+    def flush(self, sender: _Sender, counters: Counter[Event], now: float) -> None:
         """Send the held RAs due at `now`; a failing interface skips only itself."""
         for frame in self.due(now):
             try:
                 sender.send(frame)
             except OSError as exc:
-                counters["send-error"] += 1
+                counters[Event.SEND_ERROR] += 1
                 log.debug("no solicited RA on %s: %s", frame.ifname, exc)
 
     def due(self, now: float) -> list[Frame]:
@@ -201,7 +202,7 @@ class Advertiser:
         self,
         links: _Links,
         sender: _Sender,
-        counters: Counter[str],
+        counters: Counter[Event],
         multicast: MulticastRas | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -232,10 +233,10 @@ class Advertiser:
         try:
             self.sender.send(frame)
         except OSError as exc:
-            self.counters["send-error"] += 1
+            self.counters[Event.SEND_ERROR] += 1
             log.debug("no RA on %s: %s", binding.name, exc)
             return
-        self.counters["ra-periodic"] += 1
+        self.counters[Event.RA_PERIODIC] += 1
         if self.multicast is not None:
             self.multicast.sent(frame.ifname, self.clock())
         if self.trace is not None:

@@ -17,13 +17,13 @@ from __future__ import annotations
 
 from typing import Final
 
-from ..core import responder
 from ..core.binding import BindingTable
-from ..core.config import Config
 from ..core.decision import Decision, Frame, Inbound, Verdict
+from ..core.events import Event
+from ..core.responder import Responder
 
 #: Decisions worth keeping: the answers a VM asks for again and again.
-CACHED_EVENTS = frozenset({"offer", "ack"})
+CACHED_EVENTS = frozenset({Event.OFFER, Event.ACK})
 #: Requests kept at most; when full, the cache starts afresh (a flood of distinct
 #: requests costs one clear per this many, not a lookup structure to maintain).
 MAX_ENTRIES = 4096
@@ -51,21 +51,22 @@ class ReplyCache:
         self.max_entries = max_entries
         self._entries: dict[Key, _Entry] = {}
         self._table: BindingTable | None = None
-        self._config: Config | None = None
+        self._responder: Responder | None = None
         self.hits = 0
 
     def __len__(self) -> int:
         return len(self._entries)
 
-    def decide(self, inbound: Inbound, table: BindingTable, config: Config) -> Decision:
-        """What `responder.handle` decides for `inbound`, from the cache when it can be."""
-        if table is not self._table or config is not self._config:
+    def decide(self, inbound: Inbound, table: BindingTable, responder: Responder) -> Decision:
+        """What `responder.handle` decides for `inbound`, from the cache when it can be;
+        a new responder (a reloaded config) or table starts it afresh."""
+        if table is not self._table or responder is not self._responder:
             self._entries.clear()
-            self._table, self._config = table, config
+            self._table, self._responder = table, responder
         payload = inbound.payload
         key = _key(inbound)
         if key is None:
-            return responder.handle(inbound, table, config)
+            return responder.handle(inbound, table)
         xid_at = (payload[0] & 15) * 4 + 8 + 4
         xid = payload[xid_at : xid_at + 4]
         entry = self._entries.get(key)
@@ -79,7 +80,7 @@ class ReplyCache:
                 for frame, (at, csum_at) in zip(decision.frames, entry.offsets, strict=True)
             )
             return _decision(decision.verdict, decision.event, decision.reason, frames)
-        decision = responder.handle(inbound, table, config)
+        decision = responder.handle(inbound, table)
         if decision.event in CACHED_EVENTS and decision.frames:
             offsets = _xid_offsets(decision.frames, xid)
             if offsets is not None:
@@ -134,9 +135,9 @@ def _frame(ifname: str, data: bytes) -> Frame:
     return _TUPLE_NEW(Frame, (ifname, data))
 
 
-def _decision(verdict: Verdict, event: str, reason: str, frames: tuple[Frame, ...]) -> Decision:
-    """Decision(...), as `_frame` builds a Frame."""
-    return _TUPLE_NEW(Decision, (verdict, event, reason, frames))
+def _decision(verdict: Verdict, event: Event, reason: str, frames: tuple[Frame, ...]) -> Decision:
+    """Decision(...), as `_frame` builds a Frame (never one to replay: it answers)."""
+    return _TUPLE_NEW(Decision, (verdict, event, reason, frames, False))
 
 
 _TUPLE_NEW: Final = tuple.__new__

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from nfdhcpd.core.binding import BindingTable, parse_binding
+from nfdhcpd.core.events import Event
 from nfdhcpd.ops.control import ControlServer, listen_unix, status_handler
 from nfdhcpd.ops.status import Served, snapshot
 
@@ -226,9 +227,9 @@ def fake_daemon(tmp_path: Path) -> Iterator[Path]:
     (datapath / "tap11").write_text("MAC=nonsense\n")
     table = BindingTable({"tap10": parse_binding(GRNET_BINDING.encode(), "tap10")})
     served = Served()
-    served.note("tap10", 42, "offer", replied=True)
-    served.note("tap10", 42, "mac-mismatch", replied=False)
-    counters = {"offer": 1, "mac-mismatch": 1}
+    served.note("tap10", 42, Event.OFFER, replied=True)
+    served.note("tap10", 42, Event.MAC_MISMATCH, replied=False)
+    counters = {Event.OFFER: 1, Event.MAC_MISMATCH: 1}
     path = tmp_path / "nfdhcpd.sock"
     server = ControlServer()
     server.listen(

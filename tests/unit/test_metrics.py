@@ -14,6 +14,7 @@ from prometheus_client.samples import Sample
 
 from nfdhcpd.core.config import parse_config
 from nfdhcpd.core.errors import ConfigError
+from nfdhcpd.core.events import Event
 from nfdhcpd.ops.control import ControlServer, Handler, listen_tcp
 from nfdhcpd.ops.metrics import DaemonCollector, LatencyHistogram, http_handler, registry_for
 from nfdhcpd.ops.status import Served
@@ -39,15 +40,23 @@ def test_histogram_buckets_are_le_and_cumulative() -> None:
     assert h.sum == pytest.approx(3.0535)
 
 
-def make_collector(latency: LatencyHistogram | None = None) -> tuple[Counter[str], Served, str]:
-    counters: Counter[str] = Counter(
-        {"offer": 3, "ack": 2, "mac-mismatch": 1, "no-binding": 4, "ra-periodic": 5}
+def make_collector(
+    latency: LatencyHistogram | None = None,
+) -> tuple[Counter[Event], Served, str]:
+    counters = Counter(
+        {
+            Event.OFFER: 3,
+            Event.ACK: 2,
+            Event.MAC_MISMATCH: 1,
+            Event.NO_BINDING: 4,
+            Event.RA_PERIODIC: 5,
+        }
     )
     served = Served()
-    served.note("tap1", 42, "offer", replied=True)
-    served.note("tap1", 42, "ack", replied=True)
-    served.note("tap2", 42, "mac-mismatch", replied=False)
-    served.note("tap9", 43, "no-binding", replied=False)
+    served.note("tap1", 42, Event.OFFER, replied=True)
+    served.note("tap1", 42, Event.ACK, replied=True)
+    served.note("tap2", 42, Event.MAC_MISMATCH, replied=False)
+    served.note("tap9", 43, Event.NO_BINDING, replied=False)
     collector = DaemonCollector(
         counters, served, lambda: ["tap1", "tap2"], lambda: {42: "dhcp", 43: "rs"}, latency
     )
@@ -75,11 +84,25 @@ def test_collector_exposes_the_daemon_counters_by_kind() -> None:
     assert "nfdhcpd_handle_seconds" not in text  # metrics on, but no histogram given
 
 
+def test_every_refusal_the_core_decides_is_a_drop() -> None:
+    """The families follow each event's outcome: issue 11's bad-checksum, discarded and
+    relay-forw were decisions but not drops while the drop names were a hand-kept list."""
+    counters = Counter({Event.BAD_CHECKSUM: 2, Event.DISCARDED: 1, Event.RELAY_FORW: 1})
+    counters[Event.DECLINE] = 1  # noted, neither a reply nor a drop
+    collector = DaemonCollector(counters, Served(), list, dict, None)
+    got = samples(generate_latest(registry_for(collector)).decode())
+    assert got[("nfdhcpd_drops_total", (("reason", "bad-checksum"),))] == 2
+    assert got[("nfdhcpd_drops_total", (("reason", "discarded"),))] == 1
+    assert got[("nfdhcpd_drops_total", (("reason", "relay-forw"),))] == 1
+    assert got[("nfdhcpd_decisions_total", (("event", "decline"),))] == 1
+    assert not [key for key in got if key[0] != "nfdhcpd_decisions_total" and "decline" in str(key)]
+
+
 def test_collector_reads_counters_at_scrape_time() -> None:
     counters, served, _text = make_collector()
     collector = DaemonCollector(counters, served, list, dict, None)
     registry = registry_for(collector)
-    counters["offer"] += 10
+    counters[Event.OFFER] += 10
     got = samples(generate_latest(registry).decode())
     assert got[("nfdhcpd_replies_total", (("type", "offer"),))] == 13
 
@@ -97,7 +120,7 @@ def test_collector_exposes_the_latency_histogram() -> None:
 
 
 def registry_handler() -> Handler:
-    counters: Counter[str] = Counter({"offer": 1})
+    counters = Counter({Event.OFFER: 1})
     return http_handler(registry_for(DaemonCollector(counters, Served(), list, dict, None)))
 
 

@@ -4,6 +4,7 @@ must be byte for byte what `responder.handle` decides for the same request."""
 from __future__ import annotations
 
 import dataclasses
+import functools
 import struct
 from ipaddress import IPv4Address
 from typing import Any
@@ -14,6 +15,7 @@ from scapy.layers.inet import IP, UDP
 from scapy.layers.l2 import Ether
 
 from nfdhcpd.core import responder
+from nfdhcpd.core.config import Config
 from nfdhcpd.core.frames import EtherType, build_ether, build_udp4
 from nfdhcpd.core.wire import checksum
 from nfdhcpd.shell.replies import ReplyCache, _with_xid
@@ -22,6 +24,14 @@ from ..helpers.builders import dhcp_request, inbound
 from ..helpers.samples import BASE_CONFIG, RELAY_IP, SERVER_IP, VM_IP, ZERO, grnet_binding, table_of
 
 TABLE = table_of(grnet_binding())
+
+
+@functools.cache
+def serving(config: Config) -> responder.Responder:
+    """One Responder per config, as the daemon's PacketPath keeps it."""
+    return responder.Responder(config)
+
+
 PRL = ("param_req_list", [1, 3, 6, 15, 26, 28, 51, 54, 119])
 
 #: requests a VM repeats: (message type, options, ciaddr, giaddr, flags)
@@ -81,7 +91,7 @@ def test_every_decision_equals_the_cores(
     answered = 0
     for index, xid, secs, ident, damage in requests:
         packet = inbound(request(index, xid, secs, ident, damage))
-        decision = cache.decide(packet, TABLE, BASE_CONFIG)
+        decision = cache.decide(packet, TABLE, serving(BASE_CONFIG))
         assert decision == responder.handle(packet, TABLE, BASE_CONFIG)
         if decision.event != "bad-checksum":
             answered += index in stored
@@ -92,8 +102,8 @@ def test_every_decision_equals_the_cores(
 
 def test_hits_are_answered_with_the_new_xid_and_a_valid_checksum() -> None:
     cache = ReplyCache()
-    cache.decide(inbound(request(0, 1)), TABLE, BASE_CONFIG)
-    decision = cache.decide(inbound(request(0, 0xDEADBEEF, secs=9)), TABLE, BASE_CONFIG)
+    cache.decide(inbound(request(0, 1)), TABLE, serving(BASE_CONFIG))
+    decision = cache.decide(inbound(request(0, 0xDEADBEEF, secs=9)), TABLE, serving(BASE_CONFIG))
     assert cache.hits == 1
     frame = Ether(decision.frames[0].data)
     assert frame["BOOTP"].xid == 0xDEADBEEF
@@ -105,14 +115,16 @@ def test_hits_are_answered_with_the_new_xid_and_a_valid_checksum() -> None:
 def test_a_new_table_or_config_is_served_at_once() -> None:
     cache = ReplyCache()
     packet = inbound(request(0, 7))
-    cache.decide(packet, TABLE, BASE_CONFIG)
+    cache.decide(packet, TABLE, serving(BASE_CONFIG))
     moved = table_of(grnet_binding(ip=IPv4Address("192.0.2.101")))
-    assert cache.decide(packet, moved, BASE_CONFIG) == responder.handle(packet, moved, BASE_CONFIG)
-    assert Ether(cache.decide(packet, moved, BASE_CONFIG).frames[0].data)["BOOTP"].yiaddr == (
-        "192.0.2.101"
+    assert cache.decide(packet, moved, serving(BASE_CONFIG)) == responder.handle(
+        packet, moved, BASE_CONFIG
     )
+    assert Ether(cache.decide(packet, moved, serving(BASE_CONFIG)).frames[0].data)[
+        "BOOTP"
+    ].yiaddr == ("192.0.2.101")
     config = dataclasses.replace(BASE_CONFIG, lease_lifetime=1234)
-    assert cache.decide(packet, moved, config) == responder.handle(packet, moved, config)
+    assert cache.decide(packet, moved, serving(config)) == responder.handle(packet, moved, config)
     assert cache.hits == 1  # only the second request under `moved`
 
 
@@ -123,7 +135,7 @@ def test_only_offers_and_acks_are_kept() -> None:
     )  # INIT-REBOOT for an address that is not the VM's
     stranger = inbound(request(0, 4), hwsrc=bytes.fromhex("02aabbccddee"))
     for packet in (nak, nak, stranger, stranger):
-        assert cache.decide(packet, TABLE, BASE_CONFIG) == responder.handle(
+        assert cache.decide(packet, TABLE, serving(BASE_CONFIG)) == responder.handle(
             packet, TABLE, BASE_CONFIG
         )
     assert responder.handle(nak, TABLE, BASE_CONFIG).event == "nak"
@@ -135,7 +147,7 @@ def test_a_full_cache_starts_afresh() -> None:
     for lease in range(5):  # distinct requests: the lease time option differs
         options = [PRL, ("lease_time", 100 + lease)]
         packet = inbound(dhcp_request("discover", options=options, xid=lease))
-        cache.decide(packet, TABLE, BASE_CONFIG)
+        cache.decide(packet, TABLE, serving(BASE_CONFIG))
     assert len(cache) == 2  # cleared when the fourth came, then two stored
 
 
@@ -143,7 +155,7 @@ def test_short_or_foreign_payloads_go_to_the_core() -> None:
     cache = ReplyCache()
     for payload in (b"", b"\x45" * 10, bytes(IP() / UDP(dport=67) / (b"x" * 20))):
         packet = inbound(payload)
-        assert cache.decide(packet, TABLE, BASE_CONFIG) == responder.handle(
+        assert cache.decide(packet, TABLE, serving(BASE_CONFIG)) == responder.handle(
             packet, TABLE, BASE_CONFIG
         )
     assert len(cache) == 0
@@ -173,8 +185,8 @@ def test_a_request_with_a_bad_checksum_is_not_answered_from_the_cache() -> None:
     """RFC 1122 4.1.3.4: the core drops it as bad-checksum; a kept reply must not
     answer it instead."""
     cache = ReplyCache()
-    cache.decide(inbound(request(0, 1)), TABLE, BASE_CONFIG)
+    cache.decide(inbound(request(0, 1)), TABLE, serving(BASE_CONFIG))
     damaged = bytearray(request(0, 2))
     damaged[26] ^= 0xFF
-    decision = cache.decide(inbound(bytes(damaged)), TABLE, BASE_CONFIG)
+    decision = cache.decide(inbound(bytes(damaged)), TABLE, serving(BASE_CONFIG))
     assert (decision.event, decision.frames, cache.hits) == ("bad-checksum", (), 0)
