@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""CPU cost of `nfdhcpd.core.responder.handle()` per message type, measured with timeit,
+"""CPU cost of `Responder.handle()` per message type, measured with timeit,
 and of a DHCPv4 DISCOVER answered from the shell's reply cache.
 
 Only the pure core: no NFQUEUE, no injection, no logging. The requests are built once
@@ -36,7 +36,7 @@ from scapy.layers.inet6 import ICMPv6ND_NS, ICMPv6ND_RS, ICMPv6NDOptSrcLLAddr, I
 
 from nfdhcpd.core.binding import BindingTable, parse_binding
 from nfdhcpd.core.config import Config
-from nfdhcpd.core.responder import Inbound, Verdict, handle
+from nfdhcpd.core.responder import Inbound, Responder, Verdict
 from nfdhcpd.shell.replies import ReplyCache
 
 TAP = "tap10"
@@ -157,10 +157,12 @@ def big_table(size: int) -> BindingTable:
 
 
 def measure(inbound: Inbound, table: BindingTable, config: Config, repeat: int) -> dict[str, Any]:
-    decision = handle(inbound, table, config)
+    # One Responder per config, as the daemon keeps it (its per-binding kits included).
+    handle = Responder(config).handle
+    decision = handle(inbound, table)
     if decision.verdict is not Verdict.DROP or not decision.frames:
         raise RuntimeError(f"{inbound.queue}: not answered: {decision.event} {decision.reason}")
-    timer = timeit.Timer(lambda: handle(inbound, table, config))
+    timer = timeit.Timer(lambda: handle(inbound, table))
     number, _ = timer.autorange()
     number = max(number, 1000)
     best = min(timer.repeat(repeat=repeat, number=number)) / number
@@ -180,13 +182,13 @@ def measure_cached(table: BindingTable, config: Config, repeat: int) -> dict[str
         Inbound(config.dhcp_queue, TAP, None, mac_bytes(VM_MAC), mac_bytes(TAP_MAC), payload)
         for payload in (dhcp4("discover", xid=random.getrandbits(32)) for _ in range(64))
     ]
-    cache = ReplyCache()
+    cache, responder = ReplyCache(), Responder(config)
     following = itertools.cycle(inbounds)
     for _ in range(2):
-        decision = cache.decide(next(following), table, config)
+        decision = cache.decide(next(following), table, responder)
     if (decision.event, cache.hits) != ("offer", 1):
         raise RuntimeError(f"not answered from the cache: {decision.event} {decision.reason}")
-    timer = timeit.Timer(lambda: cache.decide(next(following), table, config))
+    timer = timeit.Timer(lambda: cache.decide(next(following), table, responder))
     number, _ = timer.autorange()
     number = max(number, 1000)
     best = min(timer.repeat(repeat=repeat, number=number)) / number
@@ -200,7 +202,7 @@ def measure_cached(table: BindingTable, config: Config, repeat: int) -> dict[str
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="timeit cost of responder.handle()")
+    parser = argparse.ArgumentParser(description="timeit cost of Responder.handle()")
     parser.add_argument("--repeat", type=int, default=7, help="timeit repeats (best is kept)")
     parser.add_argument("--table-size", type=int, default=10_000)
     parser.add_argument("--output", type=Path, default=RESULTS / "micro.json")
