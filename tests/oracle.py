@@ -192,7 +192,8 @@ def _last_option(layer: Any) -> tuple[str, ...]:
             if key == "dhcp.option.type":
                 found = (f"dhcp.option.type={value}",)
             elif key == "dhcpv6.option.type_str_tree" and isinstance(value, list):
-                code = dict(p for p in value if isinstance(p, tuple)).get("dhcpv6.option.type")
+                fields: dict[str, object] = dict(p for p in value if isinstance(p, tuple))
+                code = fields.get("dhcpv6.option.type")
                 found = (f"dhcpv6.option.type={code}",)
     return found
 

@@ -16,8 +16,8 @@ from collections.abc import Iterator
 import pytest
 
 from ..e2e import netns
-from ..e2e.site import Site, e2e_ready, pytest_runtest_makereport
-from .guest import serve, start_site
+from ..e2e.site import Site, e2e_ready, pytest_runtest_makereport, serve_test, stop_site
+from .guest import start_site
 
 __all__ = ["e2e_ready", "pytest_runtest_makereport"]
 
@@ -32,9 +32,9 @@ def site_module(e2e_ready: None) -> Iterator[Site]:
     with netns.hypervisor("routed", label="hv-c") as hv:
         site = start_site(hv)
         yield site
-        assert site.daemon.stop() == 0, site.daemon.log()[-3000:]
+        stop_site(site)
 
 
 @pytest.fixture
 def site(site_module: Site) -> Iterator[Site]:
-    yield from serve(site_module)
+    yield from serve_test(site_module)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import functools
 import re
 import secrets
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from ipaddress import IPv4Address, IPv6Address, IPv6Network
 from typing import Any
 
@@ -17,7 +17,6 @@ from scapy.layers.inet import IP, UDP
 from scapy.layers.inet6 import ICMPv6ND_NS, ICMPv6ND_RS, ICMPv6NDOptSrcLLAddr, IPv6
 from scapy.layers.l2 import Ether
 
-from .. import oracle
 from ..e2e import netns
 from ..e2e.netns import BindingSpec, Received
 from ..e2e.site import Site
@@ -82,19 +81,6 @@ def start_site(
     # let it finish, so that `guest` can wait for its binding's "loaded" line.
     netns.wait_for(lambda: "serving " in daemon.log(), timeout=10, what="the first scan")
     return Site(hv, daemon, "routed")
-
-
-def serve(site: Site) -> Iterator[Site]:
-    """Per test: its part of the log, the daemon alive after it, its VMs removed, and
-    tshark's verdict on every reply sent during it."""
-    site.log_offset = len(site.daemon.log())
-    try:
-        yield site
-        assert site.daemon.alive(), "nfdhcpd died:\n" + site.daemon.log()[site.log_offset :]
-    finally:
-        site.cleanup_test()
-    findings = site.hv.check_capture()
-    assert not findings, oracle.report(findings, "the replies of this test")
 
 
 class Guest:
@@ -223,8 +209,11 @@ class Guest:
         pkt = pkt / ICMPv6ND_NS(tgt=str(target)) / ICMPv6NDOptSrcLLAddr(lladdr=self.mac)
         return bytes(pkt)
 
-    def ask(self, *frames: bytes, wait: float = 1.0, count: int | None = None) -> list[Any]:
-        """Send; everything received (server replies, RAs, NAs), decoded by scapy."""
+    def ask(
+        self, *frames: bytes | tuple[float, bytes], wait: float = 1.0, count: int | None = None
+    ) -> list[Any]:
+        """Send (a frame, or a (delay, frame) pair); everything received (server replies,
+        RAs, NAs), decoded by scapy."""
         return [decode(r) for r in self.vm.exchange(frames, wait=wait, count=count)]
 
 

@@ -17,7 +17,7 @@ from scapy.layers.inet import IP, UDP
 from scapy.layers.l2 import Ether
 
 from ..e2e import netns
-from ..e2e.site import Site
+from ..e2e.site import Site, serve_test
 from .guest import (
     BCAST,
     BCAST_MAC,
@@ -27,7 +27,6 @@ from .guest import (
     guest,
     message_type,
     options4,
-    serve,
     start_site,
 )
 
@@ -205,7 +204,7 @@ def renewing_module(e2e_ready: None) -> Iterator[Site]:
 
 @pytest.fixture
 def renewing(renewing_module: Site) -> Iterator[Site]:
-    yield from serve(renewing_module)
+    yield from serve_test(renewing_module)
 
 
 def networkd_address(g: Guest, networkd: netns.Process, timeout: float) -> IPv4Interface:

@@ -8,6 +8,7 @@ address and fails to add the default route through it.
 from __future__ import annotations
 
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
+from typing import Any
 
 import pytest
 
@@ -17,7 +18,7 @@ from .guest import guest, options4, raw_options4
 pytestmark = pytest.mark.e2e
 
 
-def p2p(site: Site, prefixlen: int) -> dict[str, str]:
+def p2p(site: Site, prefixlen: int) -> dict[str, Any]:
     """Binding fields for a /31 (gateway = the peer) or a /32 (gateway off-link)."""
     index = site.serial + 1
     base = IPv4Address(f"100.64.{index}.0")

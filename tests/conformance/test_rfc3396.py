@@ -12,7 +12,9 @@ pytestmark = pytest.mark.e2e
 
 def decode_names(value: bytes) -> list[str]:
     """RFC 1035 3.1 uncompressed names, as RFC 3397 carries them."""
-    names, labels, pos = [], [], 0
+    names: list[str] = []
+    labels: list[str] = []
+    pos = 0
     while pos < len(value):
         length = value[pos]
         if length == 0:

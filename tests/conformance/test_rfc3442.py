@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from ipaddress import IPv4Address
+from typing import Any
 
 import pytest
 
@@ -26,7 +27,7 @@ def routes121(value: bytes) -> list[tuple[str, str]]:
     return out
 
 
-def off_link(site: Site) -> dict[str, object]:
+def off_link(site: Site) -> dict[str, Any]:
     """A binding whose GATEWAY is outside SUBNET, with ROUTES via that gateway."""
     index = site.serial + 1
     gateway = f"172.31.{index}.1"
@@ -36,7 +37,7 @@ def off_link(site: Site) -> dict[str, object]:
     }
 
 
-def option121(site: Site, **fields: object) -> tuple[object, list[tuple[str, str]]]:
+def option121(site: Site, **fields: Any) -> tuple[object, list[tuple[str, str]]]:
     g = guest(site, v6=False, **fields)
     (offer,) = g.ask4(g.dhcp4("discover", options=[("param_req_list", [1, 3, 121])]))
     value = b"".join(v for code, v in raw_options4(offer) if code == 121)

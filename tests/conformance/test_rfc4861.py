@@ -18,8 +18,8 @@ from scapy.layers.inet6 import ICMPv6ND_NA, ICMPv6ND_RA, ICMPv6NDOptMTU, ICMPv6N
 from scapy.layers.l2 import Ether
 
 from ..e2e import netns
-from ..e2e.site import Site
-from .guest import ALL_NODES, Guest, corrupt_icmp6_checksum, guest, serve, start_site
+from ..e2e.site import Site, serve_test
+from .guest import ALL_NODES, Guest, corrupt_icmp6_checksum, guest, start_site
 
 pytestmark = pytest.mark.e2e
 
@@ -203,7 +203,7 @@ def fast_module(e2e_ready: None) -> Iterator[Site]:
 
 @pytest.fixture
 def fast(fast_module: Site) -> Iterator[Site]:
-    yield from serve(fast_module)
+    yield from serve_test(fast_module)
 
 
 def test_6_2_4_periodic_ras_go_to_all_nodes(fast: Site) -> None:

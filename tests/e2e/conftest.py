@@ -16,11 +16,17 @@ from pathlib import Path
 
 import pytest
 
-from .. import oracle
 from . import netns
 from .daemon_host import MAC, Host, sh
 from .netns import Mode
-from .site import NO_RATE_LIMIT, Site, e2e_ready, pytest_runtest_makereport
+from .site import (
+    NO_RATE_LIMIT,
+    Site,
+    e2e_ready,
+    pytest_runtest_makereport,
+    serve_test,
+    stop_site,
+)
 
 __all__ = ["e2e_ready", "pytest_runtest_makereport"]  # registered here by importing them
 
@@ -34,26 +40,15 @@ def site_module(request: pytest.FixtureRequest, e2e_ready: None) -> Iterator[Sit
         # No per-interface rate limit: the perfdhcp test offers 1,000 exchanges a second
         # from one VM on purpose; the limit has its own tests.
         daemon = hv.start_daemon(functools.partial(netns.render_config, general=NO_RATE_LIMIT))
-        yield Site(hv, daemon, mode)
-        status = daemon.stop()
-        assert status == 0, f"nfdhcpd exited {status} on SIGTERM:\n{daemon.log()[-3000:]}"
+        site = Site(hv, daemon, mode)
+        yield site
+        stop_site(site)
 
 
 @pytest.fixture
 def site(site_module: Site) -> Iterator[Site]:
-    """The module's site, with this test's VMs, bindings and servers removed afterwards,
-    the daemon checked to have survived the test, and every reply sent during the test
-    judged by tshark (tests/oracle.py)."""
-    log_offset = site_module.log_offset = len(site_module.daemon.log())
-    try:
-        yield site_module
-        assert site_module.daemon.alive(), (
-            "nfdhcpd died during the test:\n" + (site_module.daemon.log()[log_offset:])
-        )
-    finally:
-        site_module.cleanup_test()
-    findings = site_module.hv.check_capture()
-    assert not findings, oracle.report(findings, "the replies of this test")
+    """The module's site, cleaned and checked after this test (`serve_test`)."""
+    yield from serve_test(site_module)
 
 
 @pytest.fixture

@@ -56,20 +56,10 @@ TOOLS6 = ("ip6tables", "rdisc6", "ndisc6")
 QUEUES6 = (43, 44, 45)
 #: Where a dnsmasq stand-in for "another DHCP server on the host" lives.
 PASSTHROUGH_NET = IPv4Interface("10.99.0.1/24")
-#: Writes every frame a server sends towards a VM in this namespace (a DHCP or DHCPv6
-#: reply, an RA or an NA, outgoing on any interface) to the pcap file argv[1]. A plain
-#: AF_PACKET socket, not dumpcap: libpcap's ring buffer hands frames over in blocks,
-#: and the last block would be lost when the capture stops right after a test.
-#: Frames the kernel's own stack sends (dnsmasq's) leave with a partial checksum that
-#: veth never completes (TP_STATUS_CSUMNOTREADY in PACKET_AUXDATA): they are not
-#: nfdhcpd's, whose frames are complete when injected, and are left out.
-_CAPTURER = """
-import signal, socket, struct, sys
-s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(3))
-s.setsockopt(263, 8, 1)  # SOL_PACKET, PACKET_AUXDATA
-out = open(sys.argv[1], "wb")
-out.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 262144, 1))
-def reply(f):
+#: What a server sends towards a VM: a DHCPv4 reply (UDP from port 67), a DHCPv6 reply
+#: (UDP from 547), a Router or a Neighbor Advertisement. Part of the scripts below.
+_IS_REPLY = """
+def is_reply(f):
     if f[12:14] == b"\\x08\\x00" and len(f) >= 42 and f[23] == 17:
         ihl = (f[14] & 15) * 4
         return f[14 + ihl:16 + ihl] == b"\\x00\\x43"
@@ -78,13 +68,29 @@ def reply(f):
             return f[54:56] == b"\\x02\\x23"
         return f[20] == 58 and f[54] in (134, 136)
     return False
+"""
+#: Writes every frame a server sends towards a VM in this namespace (a DHCP or DHCPv6
+#: reply, an RA or an NA, outgoing on any interface) to the pcap file argv[1]. A plain
+#: AF_PACKET socket, not dumpcap: libpcap's ring buffer hands frames over in blocks,
+#: and the last block would be lost when the capture stops right after a test.
+#: Frames the kernel's own stack sends (dnsmasq's) leave with a partial checksum that
+#: veth never completes (TP_STATUS_CSUMNOTREADY in PACKET_AUXDATA): they are not
+#: nfdhcpd's, whose frames are complete when injected, and are left out.
+_CAPTURER = (
+    _IS_REPLY
+    + """
+import signal, socket, struct, sys
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(3))
+s.setsockopt(263, 8, 1)  # SOL_PACKET, PACKET_AUXDATA
+out = open(sys.argv[1], "wb")
+out.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 262144, 1))
 def keep(received):
     frame, ancillary, _flags, addr = received
     status = 0
     for level, kind, data in ancillary:
         if (level, kind) == (263, 8):
             status = struct.unpack_from("I", data)[0]
-    if addr[2] == socket.PACKET_OUTGOING and not status & 8 and reply(frame):
+    if addr[2] == socket.PACKET_OUTGOING and not status & 8 and is_reply(frame):
         out.write(struct.pack("<IIII", 0, 0, len(frame), len(frame)) + frame)
 def stop(*_):
     s.setblocking(False)  # what is queued was sent before the signal: keep it
@@ -100,6 +106,7 @@ print("ready", flush=True)
 while True:
     keep(s.recvmsg(65535, 64))
 """
+)
 
 
 class TestbedError(RuntimeError):
@@ -245,20 +252,13 @@ while True:
 #: every inbound server reply, RA or NA ("seconds-after-the-first-send hex"), until
 #: `wait` s after the last send or once `count` of them arrived. Stdlib only: it
 #: starts in a few tens of milliseconds.
-_EXCHANGER = """
+_EXCHANGER = (
+    _IS_REPLY
+    + """
 import json, select, socket, struct, sys, time
 req = json.loads(sys.stdin.read())
 s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(3))
 s.bind((sys.argv[1], 0))
-def wanted(f):
-    if f[12:14] == b"\\x08\\x00" and len(f) >= 42 and f[23] == 17:
-        ihl = (f[14] & 15) * 4
-        return f[14 + ihl:16 + ihl] == b"\\x00\\x43"
-    if f[12:14] == b"\\x86\\xdd" and len(f) >= 58:
-        if f[20] == 17:
-            return f[54:56] == b"\\x02\\x23"
-        return f[20] == 58 and f[54] in (134, 136)
-    return False
 schedule, at = [], 0.0
 for gap, hexa in req["frames"]:
     at += gap
@@ -277,10 +277,11 @@ while got < limit:
     if not select.select([s], [], [], max(0.0, until - now))[0]:
         continue
     frame, addr = s.recvfrom(65535)
-    if addr[2] != socket.PACKET_OUTGOING and wanted(frame):
+    if addr[2] != socket.PACKET_OUTGOING and is_reply(frame):
         print(f"{time.monotonic() - start:.6f} {frame.hex()}", flush=True)
         got += 1
 """
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -821,6 +822,7 @@ class Daemon:
             timeout=timeout,
             what="the counter dump",
         )
+        assert match is not None  # wait_for returns only a truthy value
         pairs = (item.partition("=") for item in match.group(1).split(", ") if item)
         return {key: int(value) for key, _, value in pairs}
 

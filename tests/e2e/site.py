@@ -7,10 +7,11 @@ both register the fixture and the hook by importing them."""
 from __future__ import annotations
 
 import os
-from collections.abc import Generator
+from collections.abc import Generator, Iterator
 
 import pytest
 
+from .. import oracle
 from . import netns
 from .netns import BindingSpec, Daemon, Hypervisor, Mode, Process
 
@@ -112,6 +113,28 @@ class Site:
             self.hv.remove_vm(vm)
         self.servers.clear()
         self.vms.clear()
+
+
+def serve_test(site: Site) -> Iterator[Site]:
+    """One test on a module's site, for `yield from` in a fixture: its part of the
+    daemon log marked, the daemon checked to have survived it, its VMs, bindings and
+    servers removed, and every reply sent during it judged by tshark (tests/oracle.py)."""
+    site.log_offset = len(site.daemon.log())
+    try:
+        yield site
+        assert site.daemon.alive(), (
+            "nfdhcpd died during the test:\n" + (site.daemon.log()[site.log_offset :])
+        )
+    finally:
+        site.cleanup_test()
+    findings = site.hv.check_capture()
+    assert not findings, oracle.report(findings, "the replies of this test")
+
+
+def stop_site(site: Site) -> None:
+    """SIGTERM the site's daemon: it must exit 0."""
+    status = site.daemon.stop()
+    assert status == 0, f"nfdhcpd exited {status} on SIGTERM:\n{site.daemon.log()[-3000:]}"
 
 
 @pytest.hookimpl(wrapper=True)

@@ -24,11 +24,10 @@ from pathlib import Path
 
 import pytest
 
-from .. import oracle
 from . import netns
 from .leases import resolv_conf
 from .netns import BindingSpec, Mode, PrefixInfo, Route6, RouterAdvert
-from .site import Site, unavailable
+from .site import Site, serve_test, stop_site, unavailable
 
 pytestmark = pytest.mark.e2e
 
@@ -188,24 +187,6 @@ def start_site6(hv: netns.Hypervisor, mode: Mode, *, ra_period: int) -> Site:
     return Site(hv, hv.start_daemon(config, queues=QUEUES), mode)
 
 
-def serve_site(site: Site) -> Iterator[Site]:
-    """Per test: mark where its log starts, check the daemon survived it, remove its VMs,
-    have tshark judge the replies sent during the test (tests/oracle.py)."""
-    site.log_offset = len(site.daemon.log())
-    try:
-        yield site
-        assert site.daemon.alive(), "nfdhcpd died:\n" + site.daemon.log()[site.log_offset :]
-    finally:
-        site.cleanup_test()
-    findings = site.hv.check_capture()
-    assert not findings, oracle.report(findings, "the replies of this test")
-
-
-def stop_site(site: Site) -> None:
-    status = site.daemon.stop()
-    assert status == 0, f"nfdhcpd exited {status} on SIGTERM:\n{site.daemon.log()[-3000:]}"
-
-
 @pytest.fixture(scope="module", params=["routed", "bridged"])
 def site6_module(request: pytest.FixtureRequest, e2e6_ready: None) -> Iterator[Site]:
     mode: Mode = request.param
@@ -217,7 +198,7 @@ def site6_module(request: pytest.FixtureRequest, e2e6_ready: None) -> Iterator[S
 
 @pytest.fixture
 def site6(site6_module: Site) -> Iterator[Site]:
-    yield from serve_site(site6_module)
+    yield from serve_test(site6_module)
 
 
 @pytest.fixture(scope="module", params=["routed", "bridged"])
@@ -231,7 +212,7 @@ def periodic6_module(request: pytest.FixtureRequest, e2e6_ready: None) -> Iterat
 
 @pytest.fixture
 def periodic6(periodic6_module: Site) -> Iterator[Site]:
-    yield from serve_site(periodic6_module)
+    yield from serve_test(periodic6_module)
 
 
 @dataclasses.dataclass(frozen=True)

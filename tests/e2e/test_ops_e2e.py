@@ -17,6 +17,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from scapy.layers.dhcp import BOOTP, DHCP
 from scapy.layers.l2 import Ether
+from scapy.packet import Packet
 from scapy.utils import rdpcap
 
 from . import netns
@@ -137,7 +138,7 @@ def vm_mac(vm: netns.VM) -> bytes:
     return bytes.fromhex(vm.mac.replace(":", ""))
 
 
-def message_type(packet: Ether) -> int:
+def message_type(packet: Packet) -> int:
     for option in packet[DHCP].options:
         if isinstance(option, tuple) and option[0] == "message-type":
             return int(option[1])

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import json
 import re
-import select
 import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,10 +15,9 @@ import pytest
 
 from nfdhcpd.core.binding import BindingTable, parse_binding
 from nfdhcpd.core.events import Event
-from nfdhcpd.ops.control import ControlServer, listen_unix, status_handler
 from nfdhcpd.ops.status import Served, snapshot
 
-from ..helpers.cli import nfdhcpd, write_config
+from ..helpers.cli import nfdhcpd, other_user, serve_status, write_config
 from ..helpers.samples import GRNET_BINDING
 
 README = Path(__file__).resolve().parents[2] / "README.md"
@@ -219,8 +216,7 @@ def test_daemon_invocation_unchanged(tmp_path: Path) -> None:
 
 @pytest.fixture
 def fake_daemon(tmp_path: Path) -> Iterator[Path]:
-    """A control socket answering with the real snapshot of a small table, served the
-    way the daemon's loop does it (in a thread here, which the test may have)."""
+    """A control socket answering with the real snapshot of a small table."""
     datapath = tmp_path / "bindings"
     datapath.mkdir()
     (datapath / "tap10").write_text(GRNET_BINDING)
@@ -231,26 +227,7 @@ def fake_daemon(tmp_path: Path) -> Iterator[Path]:
     served.note("tap10", 42, Event.MAC_MISMATCH, replied=False)
     counters = {Event.OFFER: 1, Event.MAC_MISMATCH: 1}
     path = tmp_path / "nfdhcpd.sock"
-    server = ControlServer()
-    server.listen(
-        listen_unix(str(path)),
-        status_handler(lambda: snapshot(table, served, str(datapath), counters)),
-    )
-    stop = threading.Event()
-
-    def loop() -> None:
-        while not stop.is_set():
-            if select.select([server.fileno()], [], [], 0.05)[0]:
-                server.service()
-
-    thread = threading.Thread(target=loop)
-    thread.start()
-    try:
-        yield path
-    finally:
-        stop.set()
-        thread.join()
-        server.close()
+    yield from serve_status(path, lambda: snapshot(table, served, str(datapath), counters))
     assert not path.exists()  # removed at exit
 
 
@@ -326,22 +303,23 @@ def test_the_load_check_can_fail(tmp_path: Path) -> None:
 
 def test_check_says_what_the_daemons_user_cannot_read(shared_path: Path) -> None:
     """SIGHUP re-reads the config as [general] user; the watcher reads bindings as it."""
-    conf = write_config(shared_path)
+    user = other_user()
+    conf = write_config(shared_path, f"user = {user}\n")
     binding = shared_path / "bindings" / "tap10"
     binding.write_text(GRNET_BINDING)
     conf.chmod(0o600)
     binding.chmod(0o600)
     result = nfdhcpd("check", "-c", str(conf))
     assert result.returncode == 1, result.stderr
-    assert f"{conf} is not readable by [general] user nobody" in result.stderr
-    assert f"{binding}: not readable by the daemon's user nobody" in result.stderr
+    assert f"{conf} is not readable by [general] user {user}" in result.stderr
+    assert f"{binding}: not readable by the daemon's user {user}" in result.stderr
 
     conf.chmod(0o644)
     binding.chmod(0o644)
     result = nfdhcpd("check", "-c", str(conf))
     assert result.returncode == 0, result.stderr
-    # Only the warning for user = nobody (this machine has no nfdhcpd user) is left.
-    assert [line for line in result.stderr.splitlines() if "user = nobody" not in line] == []
+    # Only a warning about the user (not the package's nfdhcpd user) may be left.
+    assert [line for line in result.stderr.splitlines() if f"user = {user}" not in line] == []
 
 
 def test_check_prints_every_option_and_the_binding_warnings(shared_path: Path) -> None:
@@ -388,11 +366,12 @@ def test_test_config(shared_path: Path, extra: str, exit_status: int, said: str)
 
 
 def test_test_config_refuses_what_a_reload_could_not_read(shared_path: Path) -> None:
-    conf = write_config(shared_path)
+    user = other_user()
+    conf = write_config(shared_path, f"user = {user}\n")
     conf.chmod(0o600)
     result = nfdhcpd("-t", "-c", str(conf))
     assert result.returncode == 2
-    assert "not readable by [general] user nobody" in result.stderr
+    assert f"not readable by [general] user {user}" in result.stderr
     (shared_path / "bindings").rmdir()
     conf.chmod(0o644)
     result = nfdhcpd("-t", "-c", str(conf))

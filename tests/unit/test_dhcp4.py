@@ -278,8 +278,8 @@ def test_build_dhcp_decodes_under_scapy() -> None:
     )
     assert reply.chaddr == VM_MAC + bytes(10)
     assert reply.sname == bytes(64) and reply.file == bytes(128)
-    options = [o for o in reply[DHCP].options if o != "pad"]
-    assert options == [("message-type", 2), ("server_id", "1.2.3.4"), "end"]
+    decoded = [o for o in reply[DHCP].options if o != "pad"]
+    assert decoded == [("message-type", 2), ("server_id", "1.2.3.4"), "end"]
     assert data[FIXED_LEN : FIXED_LEN + 4] == MAGIC_COOKIE
     # RFC 1542 2.1: padded with zeros after END to the BOOTP minimum of 300 octets.
     assert len(data) == 300 and data.rstrip(b"\0").endswith(b"\xff")

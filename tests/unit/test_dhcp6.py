@@ -248,7 +248,7 @@ def test_encode_ia_na_without_addresses_is_no_addrs_avail() -> None:
     assert (ia.iaid, ia.T1, ia.T2) == (1, 0, 0)
     (status,) = ia.ianaopts
     assert isinstance(status, DHCP6OptStatusCode)
-    assert status.statuscode == Status.NO_ADDRS_AVAIL == 2
+    assert status.statuscode == int(Status.NO_ADDRS_AVAIL) == 2
     assert status.statusmsg
 
 

@@ -91,7 +91,7 @@ def run(
 
 
 def ifup(nic: Mapping[str, str], state: Path, *args: str, **extra: str) -> str:
-    result = run(nic, state, *args, **extra)
+    result = run(nic, state, *args, hook=HOOK, **extra)
     assert result.returncode == 0, result.stderr
     assert leftovers(state) == []
     return (state / nic.get("INTERFACE", args[0] if args else "")).read_text()
@@ -99,7 +99,7 @@ def ifup(nic: Mapping[str, str], state: Path, *args: str, **extra: str) -> str:
 
 def failing(nic: Mapping[str, str], state: Path, **extra: str) -> str:
     """Run a NIC the hook must refuse: exit 1 and one line on stderr saying why."""
-    result = run(nic, state, **extra)
+    result = run(nic, state, hook=HOOK, **extra)
     assert result.returncode == 1, result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
@@ -108,7 +108,7 @@ def failing(nic: Mapping[str, str], state: Path, **extra: str) -> str:
 
 def skipped(nic: Mapping[str, str], state: Path, **extra: str) -> str:
     """Run a NIC nfdhcpd does not serve: exit 0, one log line, no binding."""
-    result = run(nic, state, **extra)
+    result = run(nic, state, hook=HOOK, **extra)
     assert result.returncode == 0, result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr

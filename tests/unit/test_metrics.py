@@ -152,10 +152,10 @@ def pump_exchange(server: ControlServer, client: socket.socket, request: bytes) 
     client.sendall(request)
     received = b""
     for _ in range(200):
-        ready, _, _ = select.select([server.fileno(), client], [], [], 0.05)
+        ready, _, _ = select.select([server.fileno(), client.fileno()], [], [], 0.05)
         if server.fileno() in ready:
             server.service()
-        if client in ready:
+        if client.fileno() in ready:
             chunk = client.recv(65536)
             if not chunk:
                 return received

@@ -468,7 +468,7 @@ def test_ns_built_by_scapy_round_trips_target() -> None:
 
 
 def _layers(pkt: Any, layer: Any) -> list[Any]:
-    found = []
+    found: list[Any] = []
     while (item := pkt.getlayer(layer, nb=len(found) + 1)) is not None:
         found.append(item)
     return found

@@ -31,7 +31,7 @@ class Systemd:
         self.address = address
 
     def messages(self) -> list[dict[str, str]]:
-        out = []
+        out: list[dict[str, str]] = []
         while True:
             try:
                 data = self.sock.recv(4096)

@@ -12,20 +12,17 @@ from __future__ import annotations
 
 import json
 import os
-import select
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from nfdhcpd.core.binding import BindingTable, parse_binding
-from nfdhcpd.ops.control import ControlServer, listen_unix, status_handler
 from nfdhcpd.ops.status import Served, snapshot
 
-from ..helpers.cli import nfdhcpd, write_config
+from ..helpers.cli import nfdhcpd, serve_status, write_config
 
 HOOK = "# nfdhcpd binding of vm1.example.org NIC 0, written by nfdhcpd's Ganeti hook\n"
 BODY = "MAC=aa:00:00:11:22:33\nIP=192.0.2.10\nSUBNET=192.0.2.0/24\n"
@@ -43,33 +40,15 @@ def datapath(tmp_path: Path) -> Path:
     return path
 
 
-def serve(socket: Path, answer: Callable[[], dict[str, Any]]) -> Iterator[Path]:
-    server = ControlServer()
-    server.listen(listen_unix(str(socket)), status_handler(answer))
-    stop = threading.Event()
-
-    def loop() -> None:
-        while not stop.is_set():
-            if select.select([server.fileno()], [], [], 0.05)[0]:
-                server.service()
-
-    thread = threading.Thread(target=loop)
-    thread.start()
-    try:
-        yield socket
-    finally:
-        stop.set()
-        thread.join()
-        server.close()
-
-
 @pytest.fixture
 def daemon(tmp_path: Path, datapath: Path) -> Iterator[Path]:
     """The real snapshot of the three bindings, as the daemon answers it."""
     names = (GONE, HAND, PRESENT)
     table = BindingTable({n: parse_binding((datapath / n).read_bytes(), n) for n in names})
     served = Served()
-    yield from serve(tmp_path / "nfdhcpd.sock", lambda: snapshot(table, served, str(datapath), {}))
+    yield from serve_status(
+        tmp_path / "nfdhcpd.sock", lambda: snapshot(table, served, str(datapath), {})
+    )
 
 
 def rows(socket: Path, *args: str) -> dict[str, dict[str, Any]]:
@@ -134,7 +113,7 @@ def test_prune_removes_what_a_hook_wrote_and_whose_tap_is_gone(
 def crafted(tmp_path: Path, datapath: str, bindings: list[dict[str, Any]]) -> Iterator[Path]:
     """A daemon answering whatever it likes (a compromised one, say)."""
     answer = {"pid": 1, "time": time.time(), "datapath": datapath, "bindings": bindings}
-    return serve(tmp_path / "crafted.sock", lambda: answer)
+    return serve_status(tmp_path / "crafted.sock", lambda: answer)
 
 
 def test_prune_checks_each_file_itself(tmp_path: Path, datapath: Path) -> None:

@@ -519,9 +519,9 @@ def dhcp6_answer(message: Any, *options: Any, src: str = VM_LL, **kw: Any) -> An
     assert (pkt[UDP].sport, pkt[UDP].dport) == (547, 546)
     reply = pkt[UDP].payload
     assert reply.trid == message.trid
-    options = dhcp6_options(bytes(reply)[4:])
-    codes = [code for code, _ in options]
-    assert codes[0] == 2 and options[0][1] == SERVER_DUID
+    got = dhcp6_options(bytes(reply)[4:])
+    codes = [code for code, _ in got]
+    assert codes[0] == 2 and got[0][1] == SERVER_DUID
     assert all(codes.count(c) == 1 for c in codes if c != 3), "an option repeated"
     return pkt
 
