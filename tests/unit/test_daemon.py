@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from nfdhcpd.core.decision import RawPacket, Verdict
+from nfdhcpd.core.events import Event
 
 from ..helpers.builders import dhcp_request
 from ..helpers.fake_daemon import Site
@@ -115,7 +116,7 @@ def test_tick_sends_a_round_of_ras_when_due(site: Site) -> None:
     assert [f.ifname for f in site.injector.sent] == [TAP]
     site.daemon.tick(1001.0)  # the next round is a period away
     assert len(site.injector.sent) == 1
-    assert site.daemon.counters["ra-periodic"] == 2  # on the binding's arrival, and the round
+    assert site.daemon.counters[Event.RA_PERIODIC] == 2  # on the binding's arrival, and the round
 
 
 def test_a_table_change_replays_and_advertises_new_bindings(site: Site) -> None:
@@ -125,4 +126,4 @@ def test_a_table_change_replays_and_advertises_new_bindings(site: Site) -> None:
     site.watchers[0].rescan()  # the binding lands
     kinds = sorted(frame.data[12:14].hex() for frame in site.injector.sent)
     assert kinds == ["0800", "86dd"]  # the replayed OFFER, and an RA for the new binding
-    assert site.daemon.counters["replayed"] == 1
+    assert site.daemon.counters[Event.REPLAYED] == 1

@@ -34,6 +34,7 @@ from hypothesis import strategies as st
 from nfdhcpd.core import dhcp4, dhcp6, frames, ndp
 from nfdhcpd.core.config import Config
 from nfdhcpd.core.errors import MalformedPacket
+from nfdhcpd.core.events import Event
 from nfdhcpd.core.frames import Ip6
 from nfdhcpd.core.responder import Verdict, handle
 
@@ -105,7 +106,7 @@ def test_the_invariants_can_fail() -> None:
         good._replace(frames=(frame._replace(ifname="tap99"),)),
         good._replace(verdict=Verdict.ACCEPT),
         good._replace(frames=(frame._replace(data=frame.data[:-1] + b"\x01"),)),
-        good._replace(event="no-binding"),
+        good._replace(event=Event.NO_BINDING),
         "not a decision",
     ]
     for decision in broken:

@@ -15,6 +15,7 @@ import pytest
 from nfdhcpd.core.binding import Binding
 from nfdhcpd.core.config import Config
 from nfdhcpd.core.decision import Frame, Inbound
+from nfdhcpd.core.events import Event
 from nfdhcpd.ops.trace import PcapWriter
 from nfdhcpd.shell.files import open_private
 
@@ -46,7 +47,7 @@ def test_an_ra_round_survives_a_bug_with_one_binding(
     with caplog.at_level(logging.ERROR, logger="nfdhcpd"):
         site.daemon.tick(1000.0)
     assert sent == ["tap11"]
-    assert site.daemon.counters["error"] == 1
+    assert site.daemon.counters[Event.ERROR] == 1
     assert f"internal error in the RA on {TAP}" in caplog.text
     site.daemon.close()
 
@@ -79,7 +80,7 @@ def test_the_first_scan_cannot_crash_the_start(
         site.daemon.run()
     assert served == [site.daemon]  # it went on to serve
     assert "internal error in the first scan" in caplog.text
-    assert site.daemon.counters["error"] == 1
+    assert site.daemon.counters[Event.ERROR] == 1
     site.daemon.close()
 
 
@@ -105,7 +106,7 @@ def test_send_errors_go_through_the_log_budget(caplog: pytest.LogCaptureFixture)
     with caplog.at_level(logging.WARNING, logger="nfdhcpd"):
         for i in range(50):
             path.on_packet(QUEUE, discover(i), float(i) / 100)
-    assert path.counters["send-error"] == 50
+    assert path.counters[Event.SEND_ERROR] == 50
     lines = [r for r in caplog.records if "cannot send" in r.getMessage()]
     assert len(lines) == 1, [r.getMessage() for r in lines]
 

@@ -12,6 +12,7 @@ import pytest
 
 from nfdhcpd.core.binding import BindingTable
 from nfdhcpd.core.decision import Frame, Inbound, RawPacket, Verdict
+from nfdhcpd.core.events import Event
 
 from ..helpers.builders import dhcp_request
 from ..helpers.fake_path import TAP_INDEX, FakeLinks, FakeSender, discover, make_config, make_path
@@ -55,7 +56,7 @@ def test_serve_answers_each_packet_gives_verdicts_and_flushes_once() -> None:
     assert queue.verdicts == [(1, Verdict.DROP), (2, Verdict.DROP)]
     assert queue.flushes == 1
     assert [f.ifname for f in sender.sent] == [TAP, TAP]
-    assert path.counters["offer"] == 2
+    assert path.counters[Event.OFFER] == 2
     assert len(observed) == 2 and all(s >= 0 for s in observed)
     assert [r[0].tap for r in trace.records if r[0] is not None] == [TAP, TAP]
     assert path.served.taps[TAP].reply_event == "offer"
@@ -90,7 +91,7 @@ def test_rate_limit_drops_unparsed_and_logs_once(caplog: pytest.LogCaptureFixtur
         verdicts = [path.on_packet(QUEUE, discover(i), 100.0) for i in range(3)]
     assert verdicts == [Verdict.DROP] * 3
     assert len(sender.sent) == 1  # only the first was answered
-    assert path.counters["rate-limited"] == 2
+    assert path.counters[Event.RATE_LIMITED] == 2
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert warnings == [f"drop: {TAP}: over rate_limit (1/s, burst 1)"]
     # a second later the bucket holds a token again
@@ -106,7 +107,7 @@ def test_unbound_request_is_remembered_then_replayed() -> None:
     path.replay(11.0)
     assert len(path.pending) == 0
     assert [f.ifname for f in sender.sent] == [TAP]
-    assert path.counters["replayed"] == 1
+    assert path.counters[Event.REPLAYED] == 1
 
 
 def test_replay_window_expires_and_ns_queue_is_never_remembered() -> None:
@@ -116,7 +117,7 @@ def test_replay_window_expires_and_ns_queue_is_never_remembered() -> None:
     assert len(path.pending) == 1  # the NS one is not kept
     path.table = table_of(grnet_binding())
     path.replay(41.0)
-    assert sender.sent == [] and path.counters["replayed"] == 0
+    assert sender.sent == [] and path.counters[Event.REPLAYED] == 0
 
 
 def test_a_bug_drops_the_packet_and_is_counted(caplog: pytest.LogCaptureFixture) -> None:
@@ -129,7 +130,7 @@ def test_a_bug_drops_the_packet_and_is_counted(caplog: pytest.LogCaptureFixture)
     path.links = Broken({})
     with caplog.at_level(logging.ERROR, logger="nfdhcpd"):
         assert path.on_packet(QUEUE, discover(), 0.0) is Verdict.DROP
-    assert path.counters["error"] == 1
+    assert path.counters[Event.ERROR] == 1
     assert "internal error handling a packet from queue 42" in caplog.text
 
 
@@ -137,7 +138,7 @@ def test_a_send_failure_is_counted_and_logged(caplog: pytest.LogCaptureFixture) 
     path, _sender = make_path(sender=FakeSender(OSError(105, "No buffer space available")))
     with caplog.at_level(logging.WARNING, logger="nfdhcpd"):
         assert path.on_packet(QUEUE, discover(), 0.0) is Verdict.DROP
-    assert path.counters["send-error"] == 1
+    assert path.counters[Event.SEND_ERROR] == 1
     assert f"cannot send on {TAP}" in caplog.text
 
 

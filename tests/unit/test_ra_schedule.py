@@ -9,6 +9,7 @@ from scapy.layers.inet6 import ICMPv6ND_RA, ICMPv6NDOptPrefixInfo
 from scapy.layers.l2 import Ether
 
 from nfdhcpd.core.decision import Frame, Inbound
+from nfdhcpd.core.events import Event
 from nfdhcpd.core.reply6 import unsolicited_ra
 from nfdhcpd.shell.ra import Advertiser, MulticastRas, RaScheduler, Renumbering, is_multicast_ra
 
@@ -68,18 +69,18 @@ class FakeTrace:
 
 
 def test_advertiser_sends_counts_and_traces() -> None:
-    sender, counters = FakeSender(), Counter[str]()
+    sender, counters = FakeSender(), Counter[Event]()
     advertiser = Advertiser(FakeLinks({TAP: TAP_MAC}), sender, counters)
     trace = advertiser.trace = FakeTrace()
     advertiser.send(grnet_binding(), make_config())
     assert [f.ifname for f in sender.sent] == [TAP]
     assert sender.sent[0].data[12:14] == b"\x86\xdd"  # IPv6
     assert trace.frames == sender.sent
-    assert counters == Counter({"ra-periodic": 1})
+    assert counters == Counter({Event.RA_PERIODIC: 1})
 
 
 def test_advertiser_skips_absent_interfaces_and_ipv4_only_bindings() -> None:
-    sender, counters = FakeSender(), Counter[str]()
+    sender, counters = FakeSender(), Counter[Event]()
     advertiser = Advertiser(FakeLinks({}), sender, counters)
     advertiser.send(grnet_binding(), make_config())
     Advertiser(FakeLinks({TAP: TAP_MAC}), sender, counters).send(
@@ -89,10 +90,10 @@ def test_advertiser_skips_absent_interfaces_and_ipv4_only_bindings() -> None:
 
 
 def test_advertiser_send_error_is_counted() -> None:
-    counters = Counter[str]()
+    counters = Counter[Event]()
     advertiser = Advertiser(FakeLinks({TAP: TAP_MAC}), FakeSender(OSError(6, "gone")), counters)
     advertiser.send(grnet_binding(), make_config())
-    assert counters == Counter({"send-error": 1})
+    assert counters == Counter({Event.SEND_ERROR: 1})
 
 
 def multicast_ra(tap: str = TAP) -> Frame:
@@ -150,7 +151,7 @@ def test_is_multicast_ra() -> None:
 def test_advertiser_notes_its_multicast_ras() -> None:
     ras = MulticastRas(lambda low, high: 0.0)
     advertiser = Advertiser(
-        FakeLinks({TAP: TAP_MAC}), FakeSender(), Counter[str](), ras, lambda: 50.0
+        FakeLinks({TAP: TAP_MAC}), FakeSender(), Counter[Event](), ras, lambda: 50.0
     )
     advertiser.send(grnet_binding(), make_config())
     ras.hold(multicast_ra(), 51.0)
