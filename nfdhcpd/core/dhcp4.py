@@ -9,6 +9,7 @@ from ipaddress import IPv4Address
 from typing import NamedTuple
 
 from .binding import Route
+from .cursor import Cursor
 from .errors import MalformedPacket
 
 SERVER_PORT = 67
@@ -80,6 +81,8 @@ class DhcpMessage(NamedTuple):
     giaddr: bytes
     chaddr: bytes
     options: Mapping[int, bytes]
+    #: where the message starts in the packet (errors about it name packet offsets)
+    at: int = 0
 
     @property
     def msg_type(self) -> int | None:
@@ -91,49 +94,62 @@ class DhcpMessage(NamedTuple):
         return self.chaddr[: min(self.hlen, 16)]
 
 
-def _pull_options(data: bytes, start: int, end: int, into: dict[int, bytes], where: str) -> None:
-    pos = start
-    while pos < end:
-        code = data[pos]
+#: Where the options start in a message: after the fixed fields and the magic cookie.
+OPTIONS_AT = FIXED_LEN + 4
+
+
+def _pull_options(cursor: Cursor, into: dict[int, bytes], where: str) -> None:
+    while cursor.pos < cursor.end:
+        at = cursor.pos
+        code = cursor.u8(where)
         if code == Option.END:
             return
         if code == Option.PAD:
-            pos += 1
             continue
-        if pos + 1 >= end:
-            raise MalformedPacket(f"{where}.option{code}.length", pos + 1, "truncated")
-        length = data[pos + 1]
-        if pos + 2 + length > end:
-            raise MalformedPacket(
-                f"{where}.option{code}", pos, f"length {length} runs past the end"
-            )
+        length = cursor.u8(f"{where}.option{code}.length")
+        if length > cursor.left():
+            raise cursor.error(f"{where}.option{code}", f"length {length} runs past the end", at)
         # RFC 3396: repeated instances of an option are concatenated.
-        into[code] = into.get(code, b"") + data[pos + 2 : pos + 2 + length]
-        pos += 2 + length
+        into[code] = into.get(code, b"") + cursor.take(length, where)
 
 
-def parse_dhcp(data: bytes) -> DhcpMessage:
-    """Parse a BOOTP message with the DHCP magic cookie; raise `MalformedPacket`."""
-    if len(data) < FIXED_LEN + 4:
-        raise MalformedPacket("bootp", 0, f"{len(data)} bytes, need {FIXED_LEN + 4}")
+def option_offset(data: bytes, code: int, start: int = OPTIONS_AT, end: int = -1) -> int:
+    """Where option `code` first is in the (already parsed) options area, else `start`:
+    for errors about an option's value, which the parse keeps without its place."""
+    pos, end = start, len(data) if end < 0 else end
+    while pos + 1 < end and data[pos] != Option.END:
+        if data[pos] == code:
+            return pos
+        pos += 1 if data[pos] == Option.PAD else 2 + data[pos + 1]
+    return start
+
+
+def parse_dhcp(data: bytes, base: int = 0) -> DhcpMessage:
+    """Parse a BOOTP message with the DHCP magic cookie; raise `MalformedPacket` at
+    its offset in the packet (`base`: where `data` starts in it)."""
+    if len(data) < OPTIONS_AT:
+        raise MalformedPacket("bootp", base, f"{len(data)} bytes, need {OPTIONS_AT}")
     op, htype, hlen, hops, xid, secs, flags, ci, yi, si, gi, chaddr, _sname, _file = (
         _FIXED.unpack_from(data)
     )
     if hlen > 16:
-        raise MalformedPacket("bootp.hlen", 2, f"hardware address length {hlen}")
-    if data[FIXED_LEN : FIXED_LEN + 4] != MAGIC_COOKIE:
-        raise MalformedPacket("bootp.cookie", FIXED_LEN, "no DHCP magic cookie")
+        raise MalformedPacket("bootp.hlen", base + 2, f"hardware address length {hlen}")
+    if data[FIXED_LEN:OPTIONS_AT] != MAGIC_COOKIE:
+        raise MalformedPacket("bootp.cookie", base + FIXED_LEN, "no DHCP magic cookie")
     options: dict[int, bytes] = {}
-    _pull_options(data, FIXED_LEN + 4, len(data), options, "options")
+    _pull_options(Cursor(data, base, OPTIONS_AT), options, "options")
     overload_raw = options.get(Option.OVERLOAD, b"\0")
     if len(overload_raw) != 1:
-        raise MalformedPacket("options.overload", FIXED_LEN + 4, "option 52 must be 1 byte")
+        at = base + option_offset(data, Option.OVERLOAD)
+        raise MalformedPacket("options.overload", at, "option 52 must be 1 byte")
     overload = overload_raw[0]
     if overload & 1:  # RFC 2132 9.3: the 'file' field carries options
-        _pull_options(data, 108, 236, options, "file")
+        _pull_options(Cursor(data, base, 108, 236), options, "file")
     if overload & 2:
-        _pull_options(data, 44, 108, options, "sname")
-    return DhcpMessage(op, htype, hlen, hops, xid, secs, flags, ci, yi, si, gi, chaddr, options)
+        _pull_options(Cursor(data, base, 44, 108), options, "sname")
+    return DhcpMessage(
+        op, htype, hlen, hops, xid, secs, flags, ci, yi, si, gi, chaddr, options, base
+    )
 
 
 def build_dhcp(

@@ -7,6 +7,7 @@ from collections.abc import Iterable, Sequence
 from enum import IntEnum
 from typing import NamedTuple
 
+from .cursor import Cursor
 from .errors import MalformedPacket
 
 CLIENT_PORT = 546
@@ -65,33 +66,54 @@ class Dhcp6Message(NamedTuple):
     msg_type: int
     xid: bytes
     options: dict[int, list[bytes]]
+    #: the message as received and where it starts in the packet: errors about an
+    #: option's value find its place from these (only then: the parse keeps none)
+    data: bytes = b""
+    at: int = 0
 
     def first(self, code: int) -> bytes | None:
         values = self.options.get(code)
         return values[0] if values else None
 
+    def offset(self, code: int, index: int = 0) -> int:
+        """Where the `index`th option `code` starts in the packet (its code field); where
+        the options start if there is no such option."""
+        return self.at + option_offset(self.data, 4, code, index)
 
-def pull_options(data: bytes, offset: int) -> dict[int, list[bytes]]:
-    """Options as code -> every value in order (IA_NA and IAADDR may repeat)."""
+
+def option_offset(data: bytes, start: int, code: int, index: int = 0) -> int:
+    """Where the `index`th option `code` of an (already parsed) option area starts."""
+    pos = start
+    while pos + 4 <= len(data):
+        if data[pos] << 8 | data[pos + 1] == code:
+            if index == 0:
+                return pos
+            index -= 1
+        pos += 4 + (data[pos + 2] << 8 | data[pos + 3])
+    return start
+
+
+def pull_options(data: bytes, base: int = 0, start: int = 0) -> dict[int, list[bytes]]:
+    """Options from `data[start:]` as code -> every value in order (IA_NA and IAADDR may
+    repeat); errors name packet offsets (`base`: where `data` starts in the packet)."""
     options: dict[int, list[bytes]] = {}
-    pos = 0
-    while pos < len(data):
-        if pos + 4 > len(data):
-            raise MalformedPacket("dhcp6.option", offset + pos, "truncated option header")
-        code, length = struct.unpack_from("!HH", data, pos)
-        if pos + 4 + length > len(data):
-            raise MalformedPacket(
-                f"dhcp6.option{code}", offset + pos, f"length {length} runs past the end"
-            )
-        options.setdefault(code, []).append(data[pos + 4 : pos + 4 + length])
-        pos += 4 + length
+    cursor = Cursor(data, base, start)
+    while cursor.pos < cursor.end:
+        at = cursor.pos
+        cursor.need(4, "dhcp6.option")
+        code = cursor.u16("dhcp6.option")
+        length = cursor.u16("dhcp6.option")
+        if length > cursor.left():
+            raise cursor.error(f"dhcp6.option{code}", f"length {length} runs past the end", at)
+        options.setdefault(code, []).append(cursor.take(length, f"dhcp6.option{code}"))
     return options
 
 
-def parse_dhcp6(data: bytes) -> Dhcp6Message:
+def parse_dhcp6(data: bytes, base: int = 0) -> Dhcp6Message:
+    """A client message (RFC 8415 8); `base`: where `data` starts in the packet."""
     if len(data) < 4:
-        raise MalformedPacket("dhcp6", 0, f"{len(data)} bytes, need 4")
-    return Dhcp6Message(data[0], data[1:4], pull_options(data[4:], 4))
+        raise MalformedPacket("dhcp6", base, f"{len(data)} bytes, need 4")
+    return Dhcp6Message(data[0], data[1:4], pull_options(data, base, 4), data, base)
 
 
 class IaNa(NamedTuple):
@@ -101,16 +123,29 @@ class IaNa(NamedTuple):
     addresses: tuple[bytes, ...]
 
 
-def parse_ia_na(value: bytes) -> IaNa:
+def parse_ia_na(value: bytes, base: int = 0) -> IaNa:
+    """An IA_NA option's value; `base`: where the value starts in the packet."""
     if len(value) < 12:
-        raise MalformedPacket("dhcp6.ia_na", 0, f"{len(value)} bytes, need 12")
-    inner = pull_options(value[12:], 12)
+        raise MalformedPacket("dhcp6.ia_na", base, f"{len(value)} bytes, need 12")
+    inner = pull_options(value, base, 12)
     addresses = []
-    for iaaddr in inner.get(Option.IAADDR, []):
+    for index, iaaddr in enumerate(inner.get(Option.IAADDR, [])):
         if len(iaaddr) < 24:
-            raise MalformedPacket("dhcp6.iaaddr", 12, f"{len(iaaddr)} bytes, need 24")
+            at = base + option_offset(value, 12, Option.IAADDR, index) + 4
+            raise MalformedPacket("dhcp6.iaaddr", at, f"{len(iaaddr)} bytes, need 24")
         addresses.append(iaaddr[:16])
     return IaNa(value[:4], tuple(addresses))
+
+
+def ia_na(message: Dhcp6Message, index: int) -> IaNa:
+    """The `index`th IA_NA of `message`, errors at their place in the packet (found only
+    when there is one: a well-formed IA_NA costs no search)."""
+    value = message.options[Option.IA_NA][index]
+    try:
+        return parse_ia_na(value)
+    except MalformedPacket as exc:
+        at = message.offset(Option.IA_NA, index) + 4 + exc.offset
+        raise MalformedPacket(exc.field, at, exc.reason) from None
 
 
 def encode_option(code: int, value: bytes) -> bytes:
@@ -151,5 +186,5 @@ def requested(message: Dhcp6Message) -> set[int] | None:
     if oro is None:
         return None
     if len(oro) % 2:
-        raise MalformedPacket("dhcp6.oro", 4, f"odd length {len(oro)}")
+        raise MalformedPacket("dhcp6.oro", message.offset(Option.ORO), f"odd length {len(oro)}")
     return {int.from_bytes(oro[i : i + 2], "big") for i in range(0, len(oro), 2)}

@@ -41,6 +41,7 @@ class Udp4(NamedTuple):
     sport: int
     dport: int
     payload: bytes
+    at: int  # where the payload starts in the packet
 
 
 def parse_udp4(packet: bytes) -> Udp4:
@@ -66,7 +67,7 @@ def parse_udp4(packet: bytes) -> Udp4:
     # RFC 768: zero means the sender computed none; any other value must verify.
     if ucsum and checksum(src + dst + struct.pack("!xBH", IPProto.UDP, ulen) + segment):
         raise BadChecksum("udp.checksum", ihl + 6, f"{ucsum:#06x} does not verify")
-    return Udp4(src, dst, sport, dport, segment[8:])
+    return Udp4(src, dst, sport, dport, segment[8:], ihl + 8)
 
 
 def build_udp4(src: bytes, dst: bytes, sport: int, dport: int, payload: bytes) -> bytes:
@@ -124,8 +125,13 @@ def build_icmp6(src: bytes, dst: bytes, hop_limit: int, message: bytes) -> bytes
     return build_ipv6(src, dst, IPProto.ICMPV6, hop_limit, message)
 
 
+#: Where a UDP payload starts in an IPv6 packet (no extension headers are accepted).
+UDP6_PAYLOAD_AT = 48
+
+
 def parse_udp6(ip: Ip6) -> tuple[int, int, bytes]:
-    """(source port, destination port, payload) of a UDP datagram in `ip`."""
+    """(source port, destination port, payload) of a UDP datagram in `ip`; the payload
+    starts at `UDP6_PAYLOAD_AT` in the packet."""
     if ip.next_header != IPProto.UDP:
         raise MalformedPacket("ipv6.next_header", 6, f"{ip.next_header}, expected UDP")
     if len(ip.payload) < 8:

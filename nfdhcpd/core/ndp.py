@@ -9,6 +9,7 @@ from enum import IntEnum
 from ipaddress import IPv6Address, IPv6Network
 from typing import NamedTuple
 
+from .cursor import Cursor
 from .errors import BadChecksum, MalformedPacket
 from .frames import Ip6, IPProto, upper_checksum6
 from .wire import encode_domain_list
@@ -48,19 +49,26 @@ class Solicitation(NamedTuple):
     options: dict[int, bytes]
 
 
-def _pull_options(data: bytes, offset: int) -> dict[int, bytes]:
-    """RFC 4861 4.6: type, length in 8-octet units (never 0), data. First one wins."""
+def _pull_options(cursor: Cursor, unspecified: bool) -> dict[int, bytes]:
+    """RFC 4861 4.6: type, length in 8-octet units (never 0), data. First one wins.
+    From :: (`unspecified`) a source link-layer option is invalid (6.1.1, 7.1.1)."""
     options: dict[int, bytes] = {}
-    pos = 0
-    while pos < len(data):
-        if pos + 2 > len(data):
-            raise MalformedPacket("nd.option", offset + pos, "truncated option header")
-        kind, units = data[pos], data[pos + 1]
-        if units == 0 or pos + units * 8 > len(data):
-            raise MalformedPacket(f"nd.option{kind}.length", offset + pos + 1, f"{units} units")
-        options.setdefault(kind, data[pos + 2 : pos + units * 8])
-        pos += units * 8
+    while cursor.pos < cursor.end:
+        at = cursor.pos
+        cursor.need(2, "nd.option")
+        kind = cursor.u8("nd.option")
+        units = cursor.u8("nd.option")
+        if units == 0 or units * 8 - 2 > cursor.left():
+            raise cursor.error(f"nd.option{kind}.length", f"{units} units", at + 1)
+        if unspecified and kind == NdOption.SOURCE_LLADDR:
+            raise cursor.error("nd.option1", "source link-layer option from ::", at)
+        value = cursor.take(units * 8 - 2, f"nd.option{kind}")
+        options.setdefault(kind, value)
     return options
+
+
+#: Where the ICMPv6 message starts in the packet (no extension headers are accepted).
+_ICMP_AT = 40
 
 
 def _icmp(ip: Ip6, expected: IcmpType, fixed: int) -> bytes:
@@ -86,9 +94,7 @@ def _verify(ip: Ip6) -> None:
 def parse_rs(ip: Ip6) -> Solicitation:
     """RFC 4861 section 6.1.1 validity checks, then the options."""
     message = _icmp(ip, IcmpType.ROUTER_SOLICITATION, 8)
-    options = _pull_options(message[8:], 48)
-    if ip.src == UNSPECIFIED and NdOption.SOURCE_LLADDR in options:
-        raise MalformedPacket("nd.option1", 48, "source link-layer option from ::")
+    options = _pull_options(Cursor(message, _ICMP_AT, 8), ip.src == UNSPECIFIED)
     _verify(ip)
     return Solicitation(ip.src, ip.dst, b"", options)
 
@@ -98,13 +104,10 @@ def parse_ns(ip: Ip6) -> Solicitation:
     message = _icmp(ip, IcmpType.NEIGHBOR_SOLICITATION, 24)
     target = message[8:24]
     if target[0] == 0xFF:
-        raise MalformedPacket("ns.target", 48, "multicast target")
-    options = _pull_options(message[24:], 64)
-    if ip.src == UNSPECIFIED:
-        if ip.dst[:13] != solicited_node(IPv6Address(target))[:13]:
-            raise MalformedPacket("ipv6.dst", 24, "DAD not sent to a solicited-node address")
-        if NdOption.SOURCE_LLADDR in options:
-            raise MalformedPacket("nd.option1", 64, "source link-layer option from ::")
+        raise MalformedPacket("ns.target", _ICMP_AT + 8, "multicast target")
+    options = _pull_options(Cursor(message, _ICMP_AT, 24), ip.src == UNSPECIFIED)
+    if ip.src == UNSPECIFIED and ip.dst[:13] != solicited_node(IPv6Address(target))[:13]:
+        raise MalformedPacket("ipv6.dst", 24, "DAD not sent to a solicited-node address")
     _verify(ip)
     return Solicitation(ip.src, ip.dst, target, options)
 

@@ -131,12 +131,12 @@ _NAMES = {t.value: t.name for t in MessageType}
 def serve(inbound: Inbound, kit: Kit | None) -> Decision:
     """Answer a DHCPv4 request with the binding's `kit` (None: no IPv4 address)."""
     udp = parse_udp4(inbound.payload)
-    request = dhcp4.parse_dhcp(udp.payload)
+    request = dhcp4.parse_dhcp(udp.payload, udp.at)
     if request.op != 1:
-        raise MalformedPacket("bootp.op", 0, f"op {request.op} is not BOOTREQUEST")
+        raise MalformedPacket("bootp.op", udp.at, f"op {request.op} is not BOOTREQUEST")
     mtype = request.msg_type
     if mtype is None:
-        raise MalformedPacket("options.option53", 240, "no DHCP message type (plain BOOTP)")
+        raise _missing(request, "options.option53", "no DHCP message type (plain BOOTP)")
     handler = _HANDLERS.get(mtype)
     if handler is None:
         return Decision(
@@ -147,6 +147,11 @@ def serve(inbound: Inbound, kit: Kit | None) -> Decision:
     if kit is None:
         return Decision(Verdict.DROP, Event.NO_IPV4, f"{inbound.tap}: binding has no IPv4 address")
     return handler(_Exchange(inbound, kit, request, udp.dst))
+
+
+def _missing(request: DhcpMessage, field: str, reason: str) -> MalformedPacket:
+    """An option the message lacks: named where its options start in the packet."""
+    return MalformedPacket(field, request.at + dhcp4.OPTIONS_AT, reason)
 
 
 def _offer(x: _Exchange) -> Decision:
@@ -173,7 +178,7 @@ def _request(x: _Exchange) -> Decision:
             # server, as some clients send it; dnsmasq ACKs it too.
             state, asked = "RENEWING", x.request.ciaddr
         else:
-            raise MalformedPacket("options.option50", 240, "SELECTING without requested IP")
+            raise _missing(x.request, "options.option50", "SELECTING without requested IP")
     elif requested is not None:
         # INIT-REBOOT: option 50 is the client's notion of its address, whatever a
         # stale ciaddr (which 4.3.2 says MUST be zero here) holds.
@@ -182,7 +187,7 @@ def _request(x: _Exchange) -> Decision:
         rebinding = x.dst_ip == _BROADCAST4
         state, asked = ("REBINDING" if rebinding else "RENEWING"), x.request.ciaddr
     else:
-        raise MalformedPacket("options.option50", 240, "REQUEST without address or server-id")
+        raise _missing(x.request, "options.option50", "REQUEST without address or server-id")
     # Only a renewing or rebinding client holds ciaddr (4.3.2): a stale one is ignored.
     renewal = state in ("RENEWING", "REBINDING")
     if asked == x.kit.ip:

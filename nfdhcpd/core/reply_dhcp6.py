@@ -18,7 +18,7 @@ from .dhcp6 import Dhcp6Message, MessageType, Option, Status
 from .effective import Effective
 from .errors import MalformedPacket
 from .events import Event
-from .frames import EtherType, build_ether, build_udp6, parse_ipv6, parse_udp6
+from .frames import UDP6_PAYLOAD_AT, EtherType, build_ether, build_udp6, parse_ipv6, parse_udp6
 from .reply6 import MIN_MTU6, address6
 from .wire import encode_domain_list
 
@@ -49,7 +49,7 @@ def serve_dhcp6(
         return Decision(
             Verdict.DROP, Event.RELAY_FORW, f"{inbound.tap}: Relay-forward from a VM, not answered"
         )
-    request = dhcp6.parse_dhcp6(payload)
+    request = dhcp6.parse_dhcp6(payload, UDP6_PAYLOAD_AT)
     handler = _HANDLERS.get(request.msg_type)
     if handler is None:
         return Decision(
@@ -72,9 +72,9 @@ def serve_dhcp6(
     if server_id is not None and server_id != config.server_duid:
         return Decision(Verdict.DROP, Event.OTHER_SERVER, f"{x.who()}: for another server")
     if request.msg_type in _NEED_SERVER_ID and server_id is None:
-        raise MalformedPacket("dhcp6.serverid", 4, "missing (RFC 8415 16)")
+        raise MalformedPacket("dhcp6.serverid", request.at + 4, "missing (RFC 8415 16)")
     if request.msg_type != MessageType.INFORMATION_REQUEST and not request.first(Option.CLIENTID):
-        raise MalformedPacket("dhcp6.clientid", 4, "missing (RFC 8415 16)")
+        raise MalformedPacket("dhcp6.clientid", request.at + 4, "missing (RFC 8415 16)")
     if request.msg_type == MessageType.INFORMATION_REQUEST and not _IA_OPTIONS.isdisjoint(
         request.options
     ):
@@ -130,8 +130,8 @@ def _ia_options(x: _Exchange, room: int, *, on_link_check: bool = False) -> list
     t2 = config.rebinding_time
     out: list[bytes] = []
     given = False
-    for raw in x.request.options.get(Option.IA_NA, []):
-        ia = dhcp6.parse_ia_na(raw)
+    for index in range(len(x.request.options.get(Option.IA_NA, ()))):
+        ia = dhcp6.ia_na(x.request, index)
         if (
             on_link_check
             and subnet is not None
@@ -166,15 +166,17 @@ def _other_ias(x: _Exchange, room: int) -> list[bytes]:
     """IA_PD and IA_TA get an answer too: no prefixes are delegated (NoPrefixAvail,
     RFC 8415 18.3.9) and no temporary addresses given (NoAddrsAvail)."""
     out: list[bytes] = []
-    for raw in x.request.options.get(Option.IA_PD, []):
+    for index, raw in enumerate(x.request.options.get(Option.IA_PD, [])):
         if len(raw) < 12:
-            raise MalformedPacket("dhcp6.ia_pd", 0, f"{len(raw)} bytes, need 12")
+            at = x.request.offset(Option.IA_PD, index) + 4
+            raise MalformedPacket("dhcp6.ia_pd", at, f"{len(raw)} bytes, need 12")
         out.append(
             dhcp6.encode_ia_status(Option.IA_PD, raw[:4], Status.NO_PREFIX_AVAIL, "none here")
         )
-    for raw in x.request.options.get(Option.IA_TA, []):
+    for index, raw in enumerate(x.request.options.get(Option.IA_TA, [])):
         if len(raw) < 4:
-            raise MalformedPacket("dhcp6.ia_ta", 0, f"{len(raw)} bytes, need 4")
+            at = x.request.offset(Option.IA_TA, index) + 4
+            raise MalformedPacket("dhcp6.ia_ta", at, f"{len(raw)} bytes, need 4")
         status = dhcp6.encode_status(Status.NO_ADDRS_AVAIL, "none here")
         out.append(dhcp6.encode_option(Option.IA_TA, raw[:4] + status))
     fitting: list[bytes] = []
@@ -250,8 +252,8 @@ def _confirm(x: _Exchange) -> Decision:
     """RFC 8415 18.3.3: are the client's addresses still on this link?"""
     held = [
         a
-        for raw in x.request.options.get(Option.IA_NA, [])
-        for a in dhcp6.parse_ia_na(raw).addresses
+        for index in range(len(x.request.options.get(Option.IA_NA, ())))
+        for a in dhcp6.ia_na(x.request, index).addresses
     ]
     if not held:
         return Decision(Verdict.DROP, Event.CONFIRM, f"{x.who()}: no addresses to confirm")

@@ -36,6 +36,7 @@ def test_parse_udp4_fields() -> None:
         sport=68,
         dport=67,
         payload=b"payload bytes",
+        at=28,  # where the payload starts in the packet
     )
 
 
@@ -159,7 +160,7 @@ def test_build_udp4_checksums_and_round_trip(
     packet = build_udp4(src, dst, sport, dport, payload)
     assert_checksums(bytes(14) + packet)
     assert checksum(packet[:20]) == 0
-    assert parse_udp4(packet) == Udp4(src, dst, sport, dport, payload)
+    assert parse_udp4(packet) == Udp4(src, dst, sport, dport, payload, 28)
 
 
 def test_build_udp4_zero_checksum_sent_as_all_ones() -> None:

@@ -28,6 +28,7 @@ from scapy.packet import Raw
 from scapy.utils6 import in6_getnsma, in6_getnsmac, in6_mactoifaceid
 
 from nfdhcpd.core import ndp
+from nfdhcpd.core.cursor import Cursor
 from nfdhcpd.core.errors import MalformedPacket
 from nfdhcpd.core.frames import Ip6, IPProto, build_icmp6, parse_ipv6, upper_checksum6
 from nfdhcpd.core.ndp import NdOption, Prefix
@@ -340,7 +341,7 @@ def test_build_ra_parses_back_as_nd() -> None:
         mac=TAP_MAC, managed=False, other=False, router_lifetime=1, prefixes=[],
         mtu=1500, dns=DNS, domains=["x.example"], dns_lifetime=3,
     )  # fmt: skip
-    options = ndp._pull_options(message[16:], 56)
+    options = ndp._pull_options(Cursor(message, 40, 16), unspecified=False)
     assert set(options) == {1, 5, 25, 31}
     assert options[1] == TAP_MAC
 
