@@ -18,6 +18,7 @@ COMPILED = [
     *("core.errors", "core.wire", "core.frames", "core.dhcp4", "core.dhcp6", "core.ndp"),
     *("core.decision", "core.binding", "core.config", "core.reply4", "core.reply6"),
     *("core.reply_dhcp6", "core.events", "core.effective", "core.responder", "core.cursor"),
+    *("core.options4", "core.describe"),
     *("shell.packet_path", "shell.pending", "shell.ratelimit", "shell.nfq", "shell.links"),
     *("shell.inject", "shell.loop", "shell.replies", "ops.status"),
 ]

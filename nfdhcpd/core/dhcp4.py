@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from enum import IntEnum
-from ipaddress import IPv4Address
 from typing import NamedTuple
 
-from .binding import Route
 from .cursor import Cursor
 from .errors import MalformedPacket
 
@@ -191,21 +189,6 @@ def encode_option(code: int, value: bytes) -> bytes:
         bytes((code, len(value[i : i + 255]))) + value[i : i + 255]
         for i in range(0, len(value), 255)
     )
-
-
-def encode_addresses(addresses: Iterable[IPv4Address]) -> bytes:
-    return b"".join(a.packed for a in addresses)
-
-
-def encode_routes(routes: Iterable[Route]) -> bytes:
-    """RFC 3442 section 3: prefix length, significant destination octets, router."""
-    out = bytearray()
-    for route in routes:
-        width = route.network.prefixlen
-        out.append(width)
-        out += route.network.network_address.packed[: (width + 7) // 8]
-        out += route.router.packed
-    return bytes(out)
 
 
 def max_message_size(request: DhcpMessage) -> int:

@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterator
 from ipaddress import IPv4Address, IPv4Network
 from typing import NamedTuple
 
-from . import dhcp4
+from . import dhcp4, options4
 from .binding import Binding, Route
 from .config import Config
 from .decision import Decision, Frame, Inbound, Verdict, no_ifmac
@@ -15,7 +15,7 @@ from .effective import Effective
 from .errors import MalformedPacket
 from .events import Event
 from .frames import EtherType, build_ether, build_udp4, parse_udp4
-from .wire import BROADCAST_MAC, encode_domain_list, mac_text
+from .wire import BROADCAST_MAC, mac_text
 
 _ZERO4 = b"\0\0\0\0"
 _BROADCAST4 = b"\xff\xff\xff\xff"
@@ -62,9 +62,9 @@ class Kit:
         self.subnet = subnet
         self.mac_text = mac_text(binding.mac)
         self.server_id = effective.server_id.packed
-        self.server_id_option = dhcp4.encode_option(Option.SERVER_ID, self.server_id)
+        self.server_id_option = _option(Option.SERVER_ID, effective.server_id)
         self.lease = b"".join(
-            dhcp4.encode_option(code, seconds.to_bytes(4, "big"))
+            _option(code, seconds)
             for code, seconds in (
                 (Option.LEASE_TIME, config.lease_lifetime),
                 (Option.RENEWAL_TIME, config.lease_renewal),
@@ -72,7 +72,7 @@ class Kit:
             )
         )
         self.options = {
-            code: dhcp4.encode_option(code, value)
+            code: _option(code, value)
             for code, value in _binding_options(binding, subnet, effective)
         }
         self.order = sorted(self.options)
@@ -305,40 +305,46 @@ def _encode_reply_options(x: _Exchange, mtype: MessageType, *, lease: bool) -> b
     return head + kit.block(x.request.options.get(Option.PARAMETERS, b""), room)
 
 
-_MESSAGE_TYPE = {t: dhcp4.encode_option(Option.MESSAGE_TYPE, bytes((t,))) for t in MessageType}
+def _option(code: int, value: object) -> bytes:
+    """Option `code` with `value`, encoded by its codec in the option table."""
+    return dhcp4.encode_option(code, options4.encode(code, value))
+
+
+_MESSAGE_TYPE = {t: _option(Option.MESSAGE_TYPE, int(t)) for t in MessageType}
 _EVENTS = {MessageType.OFFER: Event.OFFER, MessageType.ACK: Event.ACK, MessageType.NAK: Event.NAK}
-_NAK_MESSAGE = dhcp4.encode_option(
-    Option.MESSAGE, b"requested address is not this VM's address: restart with DISCOVER"
+_NAK_MESSAGE = _option(
+    Option.MESSAGE, "requested address is not this VM's address: restart with DISCOVER"
 )
 
 
 def _binding_options(
     binding: Binding, subnet: IPv4Network, effective: Effective
-) -> Iterator[tuple[int, bytes]]:
-    yield Option.SUBNET_MASK, subnet.netmask.packed
+) -> Iterator[tuple[int, object]]:
+    """The binding's options, as values of their codecs (`options4.TABLE`)."""
+    yield Option.SUBNET_MASK, subnet.netmask
     # RFC 3021 2.2: a /31 (or /32) has no directed broadcast, the limited one is used.
     # Said explicitly: left out, ISC dhclient computes it from the mask (the peer on a
     # /31) and then cannot route through that peer.
     broadcast = subnet.broadcast_address if subnet.prefixlen < 31 else _LIMITED_BROADCAST
-    yield Option.BROADCAST, broadcast.packed
+    yield Option.BROADCAST, broadcast
     gateway = effective.router
     if gateway is not None:
-        yield Option.ROUTER, gateway.packed
+        yield Option.ROUTER, (gateway,)
     if effective.dns:
-        yield Option.DNS, dhcp4.encode_addresses(effective.dns)
+        yield Option.DNS, effective.dns
     if binding.hostname:
-        yield Option.HOSTNAME, binding.hostname.encode("ascii")
+        yield Option.HOSTNAME, binding.hostname
     if effective.domain:
-        yield Option.DOMAIN, effective.domain.encode("ascii")
+        yield Option.DOMAIN, effective.domain
     if effective.search:
-        yield Option.SEARCH, encode_domain_list(effective.search)
+        yield Option.SEARCH, effective.search
     if binding.mtu is not None:
-        yield Option.MTU, binding.mtu.to_bytes(2, "big")
+        yield Option.MTU, binding.mtu
     if effective.ntp:
-        yield Option.NTP, dhcp4.encode_addresses(effective.ntp)
+        yield Option.NTP, effective.ntp
     routes = _classless_routes(binding, subnet, gateway)
     if routes:
-        yield Option.CLASSLESS_ROUTES, dhcp4.encode_routes(routes)
+        yield Option.CLASSLESS_ROUTES, routes
 
 
 def _classless_routes(

@@ -12,11 +12,12 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Callable
-from typing import Any, Final, Protocol
+from typing import Final, Protocol
 
 from ..core.binding import BindingTable
 from ..core.config import Config
 from ..core.decision import Decision, Frame, Inbound, RawPacket, Verdict
+from ..core.describe import describe_frame, describe_packet
 from ..core.events import Event, Level
 from ..core.responder import Responder, in_scope
 from ..ops.status import Served
@@ -108,7 +109,6 @@ class PacketPath:
         self.observe: Callable[[float], None] | None = None
         self.log_budget = LogBudget()
         self.replies = ReplyCache()
-        self.scapy = _scapy_layers() if log.isEnabledFor(logging.DEBUG) else None
         self.configure(config)
 
     def configure(self, config: Config) -> None:
@@ -245,24 +245,13 @@ class PacketPath:
                 )
         if log.isEnabledFor(level):
             log.log(level, "%s", decision.log_text())
-            if self.scapy is not None and log.isEnabledFor(logging.DEBUG):
-                _debug_dump(self.scapy, inbound, decision)
+            if log.isEnabledFor(logging.DEBUG):
+                _debug_dump(inbound, decision)
 
 
-def _scapy_layers() -> tuple[Any, Any, Any]:
-    """scapy, for debug logs only: it costs a second and tens of MB, and it must be
-    imported before privileges are dropped, while every module is still readable."""
-    from scapy.layers.inet import IP
-    from scapy.layers.inet6 import IPv6
-    from scapy.layers.l2 import Ether
-
-    return IP, IPv6, Ether
-
-
-def _debug_dump(layers: tuple[Any, Any, Any], inbound: Inbound, decision: Decision) -> None:
-    """scapy's view of the request and of what we sent, for troubleshooting."""
-    ip, ipv6, ether = layers
-    layer = ipv6 if inbound.payload[:1] and inbound.payload[0] >> 4 == 6 else ip
-    log.debug("  request: %r", layer(inbound.payload))
+def _debug_dump(inbound: Inbound, decision: Decision) -> None:
+    """The request and what we sent, one line each (core/describe.py), for
+    troubleshooting: only when debug lines are logged."""
+    log.debug("  request: %s", describe_packet(inbound.payload))
     for frame in decision.frames:
-        log.debug("  reply on %s: %r", frame.ifname, ether(frame.data))
+        log.debug("  reply on %s: %s", frame.ifname, describe_frame(frame.data))

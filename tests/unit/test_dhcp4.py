@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scapy.layers.dhcp import BOOTP, DHCP
 
+from nfdhcpd.core import options4
 from nfdhcpd.core.binding import Route
 from nfdhcpd.core.dhcp4 import (
     BROADCAST_FLAG,
@@ -22,9 +23,7 @@ from nfdhcpd.core.dhcp4 import (
     MessageType,
     Option,
     build_dhcp,
-    encode_addresses,
     encode_option,
-    encode_routes,
     max_message_size,
     parse_dhcp,
 )
@@ -301,6 +300,14 @@ def test_encode_option_split_rfc3396(size: int) -> None:
     assert all(code == 119 and 0 < len(part) <= 255 for code, part in parts)
     assert [len(p) for _, p in parts[:-1]] == [255] * (len(parts) - 1)
     assert b"".join(part for _, part in parts) == value
+
+
+def encode_addresses(addresses: list[IPv4Address]) -> bytes:
+    return options4.encode(Option.DNS, addresses)
+
+
+def encode_routes(routes: list[Route]) -> bytes:
+    return options4.encode(Option.CLASSLESS_ROUTES, routes)
 
 
 def test_encode_addresses() -> None:

@@ -149,8 +149,28 @@ def test_log_policy_levels_and_budget(caplog: pytest.LogCaptureFixture) -> None:
         path.on_packet(QUEUE, discover(2), 1.0)
         path.on_packet(QUEUE, discover(3), 61.0)
         path.on_packet(QUEUE, RawPacket(4, 8, 0, VM_MAC, dhcp_request("discover")), 61.0)
-    lines = [(r.levelno, r.getMessage()) for r in caplog.records]
+    records = [(r.levelno, r.getMessage()) for r in caplog.records]
+    lines = [line for line in records if not line[1].startswith("  ")]  # the packets aside
     assert lines[0][0] == logging.INFO  # an answer: info
     assert lines[1][0] == logging.DEBUG  # its repeat within the period: debug
     assert lines[2][0] == logging.INFO and lines[2][1].endswith("(and 1 like it before)")
     assert lines[3] == (logging.DEBUG, "accept: no binding for tap99")  # quiet event
+
+
+def test_debug_logs_each_packet_as_one_line_and_only_then(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    path, _sender = make_path()
+    with caplog.at_level(logging.INFO, logger="nfdhcpd"):
+        path.on_packet(QUEUE, discover(1), 0.0)
+    assert not [r for r in caplog.records if r.getMessage().startswith("  ")]
+    caplog.clear()
+    with caplog.at_level(logging.DEBUG, logger="nfdhcpd"):
+        path.on_packet(QUEUE, discover(2), 100.0)
+    dumps = [r.getMessage() for r in caplog.records if r.getMessage().startswith("  ")]
+    assert dumps[0] == (
+        "  request: DHCPDISCOVER xid=0x12345678 chaddr=aa:6b:39:22:33:44 opts: 53=1"
+    )
+    assert dumps[1].startswith(f"  reply on {TAP}: DHCPOFFER xid=0x12345678 ")
+    assert " yiaddr=192.0.2.100 opts: 53=2 54=" in dumps[1]
+    assert all(r.levelno == logging.DEBUG for r in caplog.records if r.getMessage() in dumps)
