@@ -104,7 +104,9 @@ def _pull_options(cursor: Cursor, into: dict[int, bytes], where: str) -> None:
             return
         if code == Option.PAD:
             continue
-        length = cursor.u8(f"{where}.option{code}.length")
+        if cursor.pos >= cursor.end:  # the field's name made only for the error
+            raise cursor.error(f"{where}.option{code}.length", "truncated")
+        length = cursor.u8(where)
         if length > cursor.left():
             raise cursor.error(f"{where}.option{code}", f"length {length} runs past the end", at)
         # RFC 3396: repeated instances of an option are concatenated.

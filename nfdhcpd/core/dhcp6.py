@@ -105,7 +105,7 @@ def pull_options(data: bytes, base: int = 0, start: int = 0) -> dict[int, list[b
         length = cursor.u16("dhcp6.option")
         if length > cursor.left():
             raise cursor.error(f"dhcp6.option{code}", f"length {length} runs past the end", at)
-        options.setdefault(code, []).append(cursor.take(length, f"dhcp6.option{code}"))
+        options.setdefault(code, []).append(cursor.take(length, "dhcp6.option"))
     return options
 
 

@@ -62,7 +62,7 @@ def _pull_options(cursor: Cursor, unspecified: bool) -> dict[int, bytes]:
             raise cursor.error(f"nd.option{kind}.length", f"{units} units", at + 1)
         if unspecified and kind == NdOption.SOURCE_LLADDR:
             raise cursor.error("nd.option1", "source link-layer option from ::", at)
-        value = cursor.take(units * 8 - 2, f"nd.option{kind}")
+        value = cursor.take(units * 8 - 2, "nd.option")
         options.setdefault(kind, value)
     return options
 
