@@ -35,13 +35,13 @@ class PcapWriter:
     """Appends records to a pcap file opened (as root, before the privilege drop) here.
 
     The file stays root's. It is opened as `open_private` opens: never through a link,
-    and an existing file only if it is root's own regular file (a trace left by an
-    earlier run), which is then replaced; one another user made is refused.
+    and an existing file only if it is the opener's (root's) own regular file (a trace
+    left by an earlier run), which is then replaced; one another user made is refused.
     """
 
     def __init__(self, path: str) -> None:
         self.path = path
-        self.fd = open_private(path, os.O_WRONLY | os.O_CREAT, 0o640, owners=(0,))
+        self.fd = open_private(path, os.O_WRONLY | os.O_CREAT, 0o640, owners=(os.geteuid(),))
         try:
             os.ftruncate(self.fd, 0)
             # 0640, also when replacing an older trace: it holds the VMs' addresses and names.
