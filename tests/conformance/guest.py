@@ -20,6 +20,7 @@ from scapy.layers.l2 import Ether
 from ..e2e import netns
 from ..e2e.netns import BindingSpec, Received
 from ..e2e.site import Site
+from ..helpers.readers import walk_options
 
 SERVER_ID = IPv4Address("192.0.2.1")  # netns.render_config's server_ip
 
@@ -266,18 +267,9 @@ def message_type(pkt: Any) -> int:
     return int(value)
 
 
-def raw_options4(pkt: Any) -> list[tuple[int, bytes]]:
+def raw_options4(pkt: Any) -> tuple[tuple[int, bytes], ...]:
     """The reply's options in wire order, by hand (RFC 2132 section 2)."""
-    data = bytes(pkt[BOOTP])[240:]
-    found: list[tuple[int, bytes]] = []
-    pos = 0
-    while pos < len(data) and data[pos] != 255:
-        if data[pos] == 0:
-            pos += 1
-            continue
-        found.append((data[pos], data[pos + 2 : pos + 2 + data[pos + 1]]))
-        pos += 2 + data[pos + 1]
-    return found
+    return walk_options(bytes(pkt[BOOTP])[240:])
 
 
 def corrupt_udp_checksum(frame: bytes) -> bytes:

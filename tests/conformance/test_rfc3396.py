@@ -5,25 +5,10 @@ from __future__ import annotations
 import pytest
 
 from ..e2e.site import Site
+from ..helpers.readers import decode_search
 from .guest import guest, raw_options4
 
 pytestmark = pytest.mark.e2e
-
-
-def decode_names(value: bytes) -> list[str]:
-    """RFC 1035 3.1 uncompressed names, as RFC 3397 carries them."""
-    names: list[str] = []
-    labels: list[str] = []
-    pos = 0
-    while pos < len(value):
-        length = value[pos]
-        if length == 0:
-            names.append(".".join(labels))
-            labels = []
-        else:
-            labels.append(value[pos + 1 : pos + 1 + length].decode())
-        pos += 1 + length
-    return names
 
 
 def test_5_long_option_is_split_into_consecutive_instances(site: Site) -> None:
@@ -39,4 +24,4 @@ def test_5_long_option_is_split_into_consecutive_instances(site: Site) -> None:
     first = codes.index(119)
     assert codes[first : first + len(instances)] == [119] * len(instances), "not consecutive"
     assert all(len(v) == 255 for v in instances[:-1])
-    assert decode_names(b"".join(instances)) == names
+    assert decode_search(b"".join(instances)) == names

@@ -716,6 +716,18 @@ class DaemonDirs:
     def config(self) -> Path:
         return self.root / "nfdhcpd.conf"
 
+    def grnet_paths(self, text: str) -> str:
+        """A GRNET sample config with its three default paths (pidfile, datapath,
+        logdir, each written once) replaced by these."""
+        for old, new in (
+            ("/var/run/nfdhcpd/nfdhcpd.pid", self.pidfile),
+            ("/var/lib/nfdhcpd", self.datapath),
+            ("/var/log/nfdhcpd", self.logdir),
+        ):
+            assert text.count(old) == 1, old
+            text = text.replace(old, str(new))
+        return text
+
     def create(self, user: str = "nobody") -> None:
         # The daemon reads bindings after dropping to `user`: make them world-readable,
         # and let it write its log and pid directories.

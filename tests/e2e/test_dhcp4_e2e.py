@@ -361,13 +361,7 @@ SAMPLE_ENABLE_IPV6 = "no"
 def sample_config(dirs: DaemonDirs) -> str:
     """GRNET's sample config with only its three paths (and enable_ipv6) substituted."""
     text = (FIXTURES / "grnet-nfdhcpd.conf").read_text()
-    for old, new in (
-        ("/var/run/nfdhcpd/nfdhcpd.pid", dirs.pidfile),
-        ("/var/lib/nfdhcpd", dirs.datapath),
-        ("/var/log/nfdhcpd", dirs.logdir),
-    ):
-        assert text.count(old) == 1, old
-        text = text.replace(old, str(new))
+    text = dirs.grnet_paths(text)
     text, count = re.subn(r"(?m)^enable_ipv6 = yes$", f"enable_ipv6 = {SAMPLE_ENABLE_IPV6}", text)
     assert count == 1
     assert "lease_renewal = 3600 \t# 1 hour" in text  # the tab survived

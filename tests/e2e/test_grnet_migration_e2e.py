@@ -48,14 +48,7 @@ TAGS = "nfdhcpd ip-less-routed"
 def grnet_017_config(dirs: DaemonDirs) -> str:
     text = (FIXTURES / "grnet-0.17-nfdhcpd.conf").read_text()
     assert "enable_dhcpv6 = yes" in text and "mode" not in text
-    for old, new in (
-        ("/var/run/nfdhcpd/nfdhcpd.pid", dirs.pidfile),
-        ("/var/lib/nfdhcpd", dirs.datapath),
-        ("/var/log/nfdhcpd", dirs.logdir),
-    ):
-        assert text.count(old) == 1, old
-        text = text.replace(old, str(new))
-    return text
+    return dirs.grnet_paths(text)
 
 
 def snf_network_binding(

@@ -229,6 +229,19 @@ def test_nfdhcpd_rules_applied_twice_add_nothing_twice(hv: Hypervisor) -> None:
     assert tables == ["table inet nfdhcpd_limit"]
 
 
+def binding_for(vm: netns.VM, index: int, indev: str | None, **extra: str) -> BindingSpec:
+    """A binding at the 10th address of the VM's own network (`netns.network_for`)."""
+    net = netns.network_for(index)
+    return BindingSpec(
+        mac=vm.mac,
+        ip=str(net[10]),
+        subnet=str(net),
+        gateway=str(net[1]),
+        indev=indev,
+        extra=extra,
+    )
+
+
 @pytest.mark.parametrize("mode", ["routed", "bridged"])
 def test_a_flooding_vm_leaves_the_others_served(hv: Hypervisor, mode: Mode) -> None:
     bridged = mode == "bridged"
@@ -242,17 +255,7 @@ def test_a_flooding_vm_leaves_the_others_served(hv: Hypervisor, mode: Mode) -> N
         queues=(42, 43, 44, 45),
     )
     for index, vm in ((1, flooder), (2, served)):
-        net = netns.network_for(index)
-        daemon.write_binding(
-            vm.tap,
-            BindingSpec(
-                mac=vm.mac,
-                ip=str(net[10]),
-                subnet=str(net),
-                gateway=str(net[1]),
-                indev=hv.bridge if bridged else vm.tap,
-            ),
-        )
+        daemon.write_binding(vm.tap, binding_for(vm, index, hv.bridge if bridged else vm.tap))
     time.sleep(0.5)  # both bindings loaded (the watcher's next batch)
 
     frames = hv.workdir / "flood-frames"
@@ -305,18 +308,7 @@ def test_a_full_trace_disk_stops_neither_replies_nor_the_daemon(hv: Hypervisor) 
     daemon = hv.start_daemon(
         functools.partial(netns.render_config, ipv6={"ra_period": "4"}), executable=wrapper
     )
-    net = netns.network_for(1)
-    daemon.write_binding(
-        vm.tap,
-        BindingSpec(
-            mac=vm.mac,
-            ip=str(net[10]),
-            subnet=str(net),
-            gateway=str(net[1]),
-            indev=vm.tap,
-            extra={"SUBNET6": "2001:db8:1::/64"},
-        ),
-    )
+    daemon.write_binding(vm.tap, binding_for(vm, 1, vm.tap, SUBNET6="2001:db8:1::/64"))
     time.sleep(0.5)
     leases = [vm.udhcpc(tries=1, interval=2).lease for _ in range(8)]
     time.sleep(5)  # past an RA round (ra_period 4 s +-10 %)

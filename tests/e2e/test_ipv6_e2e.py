@@ -187,13 +187,17 @@ def start_site6(hv: netns.Hypervisor, mode: Mode, *, ra_period: int) -> Site:
     return Site(hv, hv.start_daemon(config, queues=QUEUES), mode)
 
 
-@pytest.fixture(scope="module", params=["routed", "bridged"])
-def site6_module(request: pytest.FixtureRequest, e2e6_ready: None) -> Iterator[Site]:
-    mode: Mode = request.param
-    with netns.hypervisor(mode, label=f"hv6-{mode[0]}") as hv:
-        site = start_site6(hv, mode, ra_period=RA_PERIOD)
+def module_site6(mode: Mode, label: str, ra_period: int) -> Iterator[Site]:
+    """A module's hypervisor and daemon in `mode`, stopped (and checked) afterwards."""
+    with netns.hypervisor(mode, label=f"{label}-{mode[0]}") as hv:
+        site = start_site6(hv, mode, ra_period=ra_period)
         yield site
         stop_site(site)
+
+
+@pytest.fixture(scope="module", params=["routed", "bridged"])
+def site6_module(request: pytest.FixtureRequest, e2e6_ready: None) -> Iterator[Site]:
+    yield from module_site6(request.param, "hv6", RA_PERIOD)
 
 
 @pytest.fixture
@@ -203,11 +207,7 @@ def site6(site6_module: Site) -> Iterator[Site]:
 
 @pytest.fixture(scope="module", params=["routed", "bridged"])
 def periodic6_module(request: pytest.FixtureRequest, e2e6_ready: None) -> Iterator[Site]:
-    mode: Mode = request.param
-    with netns.hypervisor(mode, label=f"hv6p-{mode[0]}") as hv:
-        site = start_site6(hv, mode, ra_period=PERIODIC_RA_PERIOD)
-        yield site
-        stop_site(site)
+    yield from module_site6(request.param, "hv6p", PERIODIC_RA_PERIOD)
 
 
 @pytest.fixture

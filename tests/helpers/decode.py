@@ -5,7 +5,6 @@ conftest's fixture, tests/oracle.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 from ipaddress import IPv4Address
 from typing import Any
@@ -19,66 +18,11 @@ from scapy.packet import Raw
 from nfdhcpd.core.responder import Decision, Verdict
 
 from .. import oracle
+from .readers import walk_options
 from .samples import MAGIC, TAP
 
 #: Every reply frame the helpers below decode, for tshark at the end of the module.
 TSHARK = oracle.Collector()
-
-
-def walk_options(data: bytes) -> tuple[tuple[int, bytes], ...]:
-    """RFC 2132 section 2 TLVs up to END, by hand; only PAD may follow END."""
-    found: list[tuple[int, bytes]] = []
-    pos = 0
-    while True:
-        assert pos < len(data), "options field has no END option"
-        code = data[pos]
-        if code == 255:
-            assert set(data[pos + 1 :]) <= {0}, "junk after END"
-            return tuple(found)
-        if code == 0:
-            pos += 1
-            continue
-        length = data[pos + 1]
-        value = data[pos + 2 : pos + 2 + length]
-        assert len(value) == length, f"option {code} runs past the end"
-        found.append((code, value))
-        pos += 2 + length
-
-
-def decode_search(value: bytes) -> list[str]:
-    """RFC 1035 section 3.1 uncompressed names (RFC 3397 option 119), by hand."""
-    names: list[str] = []
-    labels: list[str] = []
-    pos = 0
-    while pos < len(value):
-        length = value[pos]
-        assert length < 64, "compression pointers or bad label length"
-        if length == 0:
-            names.append(".".join(labels))
-            labels = []
-        else:
-            label = value[pos + 1 : pos + 1 + length]
-            assert len(label) == length
-            labels.append(label.decode("ascii"))
-        pos += 1 + length
-    assert not labels, "the last name is not terminated by the root label"
-    return names
-
-
-def decode_routes(value: bytes) -> list[tuple[str, str]]:
-    """RFC 3442 section 3 classless routes, by hand: [("net/len", "router"), ...]."""
-    routes: list[tuple[str, str]] = []
-    pos = 0
-    while pos < len(value):
-        width = value[pos]
-        assert width <= 32
-        octets = (width + 7) // 8
-        dest = value[pos + 1 : pos + 1 + octets] + bytes(4 - octets)
-        router = value[pos + 1 + octets : pos + 5 + octets]
-        assert len(router) == 4, "route runs past the end"
-        routes.append((f"{IPv4Address(dest)}/{width}", str(IPv4Address(router))))
-        pos += 5 + octets
-    return routes
 
 
 def assert_checksums(frame: bytes) -> None:
@@ -182,13 +126,18 @@ def decode_frame(data: bytes) -> Reply:
     return Reply(data, pkt, walk_options(bootp[240:]))
 
 
-def decode_reply(decision: Decision, *, tap: str = TAP) -> Reply:
-    """The one frame of an answered request, decoded; checks verdict and interface."""
+def one_frame(decision: Decision, tap: str) -> bytes:
+    """The one frame of an answered request: the request DROPped, one reply, on `tap`."""
     assert decision.verdict is Verdict.DROP, decision
     assert len(decision.frames) == 1, decision
     frame = decision.frames[0]
     assert frame.ifname == tap
-    return decode_frame(frame.data)
+    return frame.data
+
+
+def decode_reply(decision: Decision, *, tap: str = TAP) -> Reply:
+    """The one frame of an answered request, decoded."""
+    return decode_frame(one_frame(decision, tap))
 
 
 def u32(value: bytes | None) -> int:
@@ -199,15 +148,6 @@ def u32(value: bytes | None) -> int:
 def addresses(value: bytes | None) -> list[str]:
     assert value is not None and len(value) % 4 == 0
     return [str(IPv4Address(value[i : i + 4])) for i in range(0, len(value), 4)]
-
-
-def all_codes(options: Iterable[tuple[int, bytes]]) -> list[int]:
-    """Option codes in order, repeated instances of a split option (RFC 3396) folded."""
-    codes: list[int] = []
-    for code, _ in options:
-        if not codes or codes[-1] != code:
-            codes.append(code)
-    return codes
 
 
 def assert_checksum6(packet: bytes) -> None:
@@ -238,23 +178,4 @@ def decode_frame6(data: bytes) -> Any:
 
 def decode_reply6(decision: Decision, *, tap: str = TAP) -> Any:
     """The one frame of an answered IPv6 request, decoded by scapy."""
-    assert decision.verdict is Verdict.DROP, decision
-    assert len(decision.frames) == 1, decision
-    frame = decision.frames[0]
-    assert frame.ifname == tap
-    return decode_frame6(frame.data)
-
-
-def dhcp6_options(data: bytes) -> list[tuple[int, bytes]]:
-    """RFC 8415 section 21.1 TLVs, by hand, as a second opinion to scapy."""
-    found: list[tuple[int, bytes]] = []
-    pos = 0
-    while pos < len(data):
-        assert pos + 4 <= len(data), "truncated option header"
-        code = int.from_bytes(data[pos : pos + 2], "big")
-        length = int.from_bytes(data[pos + 2 : pos + 4], "big")
-        value = data[pos + 4 : pos + 4 + length]
-        assert len(value) == length, f"option {code} runs past the end"
-        found.append((code, value))
-        pos += 4 + length
-    return found
+    return decode_frame6(one_frame(decision, tap))

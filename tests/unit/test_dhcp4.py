@@ -29,7 +29,7 @@ from nfdhcpd.core.dhcp4 import (
 )
 from nfdhcpd.core.errors import MalformedPacket
 
-from ..helpers.decode import decode_routes, walk_options
+from ..helpers.readers import decode_routes, walk_options
 from ..helpers.samples import VM_MAC, fixture_names, load_fixture
 
 

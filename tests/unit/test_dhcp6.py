@@ -36,7 +36,7 @@ from nfdhcpd.core.dhcp6 import MessageType, Option, Status
 from nfdhcpd.core.errors import MalformedPacket
 
 from ..helpers.builders import CLIENT_DUID, client_duid
-from ..helpers.decode import dhcp6_options
+from ..helpers.readers import dhcp6_options
 from ..helpers.samples import SERVER_DUID, VM_EUI64
 
 A1 = IPv6Address(VM_EUI64).packed

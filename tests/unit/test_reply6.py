@@ -71,7 +71,8 @@ from ..helpers.builders import (
     rs_request,
     run,
 )
-from ..helpers.decode import decode_frame6, decode_reply6, dhcp6_options
+from ..helpers.decode import decode_frame6, decode_reply6
+from ..helpers.readers import dhcp6_options
 from ..helpers.samples import (
     ALL_NODES6,
     DHCP6_QUEUE,

@@ -23,17 +23,8 @@ from nfdhcpd.core.errors import ConfigError
 from nfdhcpd.core.responder import Decision, Verdict
 
 from ..helpers.builders import dhcp_request, inbound, run, wrap_udp
-from ..helpers.decode import (
-    TSHARK,
-    Reply,
-    addresses,
-    all_codes,
-    decode_frame,
-    decode_reply,
-    decode_routes,
-    decode_search,
-    u32,
-)
+from ..helpers.decode import TSHARK, Reply, addresses, decode_frame, decode_reply, u32
+from ..helpers.readers import all_codes, decode_routes, decode_search
 from ..helpers.samples import (
     BASE_CONFIG,
     BCAST,

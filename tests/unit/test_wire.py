@@ -9,7 +9,7 @@ from scapy.utils import checksum as scapy_checksum
 
 from nfdhcpd.core.wire import BROADCAST_MAC, checksum, encode_domain_list, mac_text, parse_mac
 
-from ..helpers.decode import decode_search
+from ..helpers.readers import decode_search
 
 
 def reference_checksum(data: bytes) -> int:
