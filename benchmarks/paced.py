@@ -532,7 +532,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     runs: list[dict[str, Any]] = []
     started = time.monotonic()
     busy_start = busy_ticks()
-    with netns.Hypervisor("bench-pc") as hv:
+    with netns.Hypervisor("bench-pc", capture=False) as hv:
         bench = Bench(hv)
         bench.calibrate()
         for round_ in range(args.repeat):

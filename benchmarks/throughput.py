@@ -267,7 +267,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     info = machine()
     runs: list[dict[str, Any]] = []
     started = time.monotonic()
-    with netns.Hypervisor("bench-tp") as hv:
+    with netns.Hypervisor("bench-tp", capture=False) as hv:
         bench = Bench(hv, args.duration)
         for rate in rates:
             for server in servers:

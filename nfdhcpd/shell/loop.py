@@ -50,7 +50,7 @@ class Host(Protocol):
         ...
 
     def tick(self, now: float) -> None:
-        """Timed work (the RA rounds); called after every wake-up."""
+        """Timed work (the RA rounds); called after a wake-up once `deadline` has passed."""
         ...
 
     def on_signals(self, signums: set[int]) -> bool:
@@ -118,7 +118,8 @@ class Loop:
             coalescer = Coalescer(host.window())
             while not self.changed:
                 now = self.clock()
-                timeout = _timeout_ms(host.deadline(), now)
+                deadline = host.deadline()
+                timeout = _timeout_ms(deadline, now)
                 hold = coalescer.hold_until - now
                 if hold > 0:
                     hold_ms = math.ceil(hold * 1000)
@@ -140,7 +141,11 @@ class Loop:
                     flags, self.flags = self.flags, set()
                     if _contained(host, partial(host.on_signals, flags)) is False:
                         return
-                _contained(host, partial(host.tick, self.clock()))
+                # Only when due: a wake-up for packets has no timed work (a deadline
+                # that came nearer meanwhile sets the next poll's timeout).
+                now = self.clock()
+                if deadline is not None and now >= deadline:
+                    _contained(host, partial(host.tick, now))
 
     def _drain_wakeup(self) -> None:
         with contextlib.suppress(BlockingIOError):

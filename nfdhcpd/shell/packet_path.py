@@ -180,8 +180,8 @@ class PacketPath:
         indev, ifmac = self.links.lookup(packet.indev)
         physindev = self.links.lookup(packet.physindev)[0] if packet.physindev else None
         # tuple.__new__ in C rather than the NamedTuple's interpreted __new__ (per packet)
-        fields = (number, indev or f"if{packet.indev}", physindev, packet.hwsrc, ifmac)
-        return _TUPLE_NEW(Inbound, (*fields, packet.payload))
+        name = indev or f"if{packet.indev}"
+        return _TUPLE_NEW(Inbound, (number, name, physindev, packet.hwsrc, ifmac, packet.payload))
 
     def _over_limit(self, name: str, now: float) -> None:
         self.counters[Event.RATE_LIMITED] += 1
@@ -201,7 +201,9 @@ class PacketPath:
         purpose, with a frame too large, say)."""
         tap = inbound.tap
         for frame in decision.frames:
-            if self.multicast_ras is not None and is_multicast_ra(frame):
+            data = frame.data  # IPv6 first: is_multicast_ra is interpreted (ra.py)
+            ipv6 = len(data) > 14 and data[12] == 0x86 and data[13] == 0xDD
+            if ipv6 and self.multicast_ras is not None and is_multicast_ra(frame):
                 self.multicast_ras.hold(frame, now)  # RFC 4861 6.2.6: sent by `tick`
                 continue
             try:

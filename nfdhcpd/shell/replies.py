@@ -74,11 +74,18 @@ class ReplyCache:
             self.hits += 1
             if xid == entry.xid:
                 return entry.decision
-            decision = entry.decision
-            frames = tuple(
-                _frame(frame.ifname, _with_xid(frame.data, at, csum_at, entry.xid, xid))
-                for frame, (at, csum_at) in zip(decision.frames, entry.offsets, strict=True)
-            )
+            decision, old = entry.decision, entry.xid
+            kept = decision.frames
+            if len(kept) == 1:  # the usual reply: no generator to build
+                at, csum_at = entry.offsets[0]
+                frames: tuple[Frame, ...] = (
+                    _frame(kept[0].ifname, _with_xid(kept[0].data, at, csum_at, old, xid)),
+                )
+            else:
+                frames = tuple(
+                    _frame(frame.ifname, _with_xid(frame.data, at, csum_at, old, xid))
+                    for frame, (at, csum_at) in zip(kept, entry.offsets, strict=True)
+                )
             return _decision(decision.verdict, decision.event, decision.reason, frames)
         decision = responder.handle(inbound, table)
         if decision.event in CACHED_EVENTS and decision.frames:

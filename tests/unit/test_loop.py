@@ -68,6 +68,22 @@ def test_tick_runs_when_the_deadline_passes(host: Host) -> None:
     assert host.signals == [{signal.SIGTERM}]
 
 
+def test_a_wake_up_before_the_deadline_does_not_tick(host: Host) -> None:
+    """Timed work runs when due, not for every read of packets (one tick per wake-up
+    was a measurable share of the CPU under load, issue 14)."""
+    r, w = host.pipe()
+    host.due = time.monotonic() + 3600
+
+    def read() -> None:
+        os.read(r, 100)
+        stop(host)
+
+    host.other[r] = read
+    os.write(w, b"x")
+    host.loop.run(host)
+    assert host.ticks == [] and host.signals == [{signal.SIGTERM}]
+
+
 def test_changed_rebuilds_the_pollers(host: Host) -> None:
     r, w = host.pipe()
     r2, w2 = host.pipe()
