@@ -9,6 +9,7 @@ in. A failure leaves the running state exactly as it was.
 
 from __future__ import annotations
 
+import gc
 import logging
 import signal
 import socket
@@ -36,6 +37,9 @@ from .ra import Advertiser, RaScheduler
 from .watcher import Watcher
 
 log = logging.getLogger("nfdhcpd")
+#: gc.set_threshold while serving: the youngest generation collected every 10,000 net
+#: container allocations instead of 700 (see `run`).
+GC_THRESHOLDS = (10_000, 10, 10)
 
 
 def wanted_queues(config: Config) -> dict[int, int]:
@@ -151,6 +155,11 @@ class Daemon:
             "interpreted" if responder.__file__.endswith(".py") else "compiled",
         )
         self.notifier.ready(self.status_line())  # queues bound, bindings loaded
+        # What start-up made (modules, config, the first table) lives as long as the
+        # daemon: kept out of the cycle collector's scans. The packet path makes no
+        # cycles, reference counting frees it all, so the collector runs less often.
+        gc.freeze()
+        gc.set_threshold(*GC_THRESHOLDS)
         self.loop.run(self)
 
     def status_line(self) -> str:
