@@ -81,7 +81,8 @@ def throughput_section(data: dict[str, Any] | None) -> list[str]:
         "server in turn at every offered rate, on the same topology (routed TAP whose",
         "hypervisor end has an address in the VM's /24). nfdhcpd: binding file plus the",
         "NFQUEUE rule, default config but `rate_limit = 0` (it logs one INFO line per TAP",
-        "and kind of reply a minute, `coalesce_ms` is 2). dnsmasq 2.90 with a static",
+        "and kind of reply a minute; `coalesce_ms` at the code's default: 2 ms before",
+        "issue 14, 20 ms since, see the commit under Machine). dnsmasq 2.90 with a static",
         "reservation for the MAC and no NFQUEUE rule: `dnsmasq-log` logs each DHCP",
         "message to a file (its default), `dnsmasq-quiet` adds `--quiet-dhcp`.",
         "",
@@ -174,7 +175,8 @@ def paced_section(data: dict[str, Any] | None) -> list[str]:
         "`/proc/PID/task/*/schedstat`, in ns). Both servers run throughout on the same",
         "routed TAP and the NFQUEUE rule picks the one measured: nfdhcpd with",
         f"`{p['daemon_general_overrides']}`, dnsmasq 2.90 `--quiet-dhcp` with a static",
-        "host. They take turns at every step.",
+        "host. They take turns at every step. No capture runs in the namespaces (the",
+        "tests' tshark oracle is off: its capturer would take CPU of its own).",
         "",
     ]
     d = data["derived"]
@@ -329,12 +331,14 @@ def scale_section(data: dict[str, Any] | None) -> list[str]:
 
 
 def micro_section(data: dict[str, Any] | None) -> list[str]:
-    out = ["## Micro: `responder.handle()` per message", ""]
+    out = ["## Micro: `responder.handle()` per message, and a reply-cache hit", ""]
     if data is None:
         return [*out, "No results: run `benchmarks/micro.py`.", ""]
     out += [
         f"Command: `{data['command'].strip()}`. The pure core only (no NFQUEUE, injection",
-        "or logging), best of several timeit repeats, requests built once with scapy,",
+        "or logging; `dhcp4_discover_cached`: the shell's reply cache answering a DISCOVER",
+        "it has seen, with a new xid each time), best of several timeit repeats, requests",
+        "built once with scapy,",
         f"IPv6 mode `{data['parameters']['ipv6_mode']}` (the binding has an IP6, so",
         "stateful DHCPv6).",
         "",
