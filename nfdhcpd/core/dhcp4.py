@@ -8,6 +8,7 @@ from enum import IntEnum
 from typing import NamedTuple
 
 from .cursor import Cursor
+from .decision import NEW_TUPLE
 from .errors import MalformedPacket
 
 SERVER_PORT = 67
@@ -147,9 +148,8 @@ def parse_dhcp(data: bytes, base: int = 0) -> DhcpMessage:
         _pull_options(Cursor(data, base, 108, 236), options, "file")
     if overload & 2:
         _pull_options(Cursor(data, base, 44, 108), options, "sname")
-    return DhcpMessage(
-        op, htype, hlen, hops, xid, secs, flags, ci, yi, si, gi, chaddr, options, base
-    )
+    fields = (op, htype, hlen, hops, xid, secs, flags, ci, yi, si, gi, chaddr, options, base)
+    return NEW_TUPLE(DhcpMessage, fields)  # in C: see decision.NEW_TUPLE
 
 
 def build_dhcp(

@@ -10,6 +10,7 @@ import struct
 from enum import IntEnum
 from typing import NamedTuple
 
+from .decision import NEW_TUPLE
 from .errors import BadChecksum, MalformedPacket
 from .wire import checksum
 
@@ -64,21 +65,52 @@ def parse_udp4(packet: bytes) -> Udp4:
     if ulen < 8 or ulen > total - ihl:
         raise MalformedPacket("udp.length", ihl + 4, f"length {ulen}, have {total - ihl}")
     segment = packet[ihl : ihl + ulen]
-    # RFC 768: zero means the sender computed none; any other value must verify.
-    if ucsum and checksum(src + dst + struct.pack("!xBH", IPProto.UDP, ulen) + segment):
-        raise BadChecksum("udp.checksum", ihl + 6, f"{ucsum:#06x} does not verify")
-    return Udp4(src, dst, sport, dport, segment[8:], ihl + 8)
+    # RFC 768: zero means the sender computed none; any other value must verify: the
+    # ones' complement sum of pseudo-header and datagram is then 0xFFFF, 0 modulo
+    # 0xFFFF (summed by parts, see build_udp4; with its checksum the datagram is not
+    # all zeros).
+    if ucsum:
+        data = int.from_bytes(segment, "big")
+        if ulen & 1:
+            data <<= 8
+        if (_words(src) + _words(dst) + IPProto.UDP + ulen + data) % 0xFFFF:
+            raise BadChecksum("udp.checksum", ihl + 6, f"{ucsum:#06x} does not verify")
+    return NEW_TUPLE(Udp4, (src, dst, sport, dport, segment[8:], ihl + 8))
 
 
 def build_udp4(src: bytes, dst: bytes, sport: int, dport: int, payload: bytes) -> bytes:
-    """An IPv4 header (TTL 64, no options) and UDP header with both checksums."""
+    """An IPv4 header (TTL 64, no options) and UDP header with both checksums.
+
+    Both are summed by parts (RFC 1071: the ones' complement sum is associative, and
+    each part here is a whole number of 16-bit words, the payload last), the headers'
+    fields as numbers and the payload as one integer: the datagram is concatenated
+    once, at the end, not once per checksum (this runs for every reply).
+    """
     ulen = 8 + len(payload)
-    pseudo = src + dst + struct.pack("!xBH", IPProto.UDP, ulen)
-    udp = _UDP.pack(sport, dport, ulen, 0) + payload
-    ucsum = checksum(pseudo + udp) or 0xFFFF  # RFC 768: a computed zero is sent as all ones
-    header = _IPV4.pack(0x45, 0, 20 + ulen, 0, 0, 64, IPProto.UDP, 0, src, dst)
-    header = header[:10] + struct.pack("!H", checksum(header)) + header[12:]
-    return header + udp[:6] + struct.pack("!H", ucsum) + udp[8:]
+    addresses = _words(src) + _words(dst)
+    data = int.from_bytes(payload, "big")
+    if ulen & 1:  # an odd length is padded with a zero byte
+        data <<= 8
+    ucsum = _complement(addresses + IPProto.UDP + ulen + sport + dport + ulen + data)
+    # RFC 768: a computed zero is sent as all ones (zero means "no checksum").
+    header = _complement(0x4500 + 20 + ulen + (64 << 8 | IPProto.UDP) + addresses)
+    return (
+        _IPV4.pack(0x45, 0, 20 + ulen, 0, 0, 64, IPProto.UDP, header, src, dst)
+        + _UDP.pack(sport, dport, ulen, ucsum or 0xFFFF)
+        + payload
+    )
+
+
+def _words(address: bytes) -> int:
+    """The sum of an IPv4 address's two 16-bit words."""
+    return (address[0] << 8 | address[1]) + (address[2] << 8 | address[3])
+
+
+def _complement(total: int) -> int:
+    """The Internet checksum of words summing to `total` (> 0): the ones' complement of
+    their ones' complement sum, the integer modulo 0xFFFF (0 read as 0xFFFF, since the
+    words are not all zero; see wire.checksum)."""
+    return ~(total % 0xFFFF or 0xFFFF) & 0xFFFF
 
 
 def build_ether(dst: bytes, src: bytes, ethertype: EtherType, payload: bytes) -> bytes:

@@ -9,7 +9,7 @@ from typing import NamedTuple
 from . import dhcp4, options4
 from .binding import Binding, Route
 from .config import Config
-from .decision import Decision, Frame, Inbound, Verdict, no_ifmac
+from .decision import NEW_TUPLE, Decision, Frame, Inbound, Verdict, decision, frame, no_ifmac
 from .dhcp4 import BROADCAST_FLAG, DhcpMessage, MessageType, Option
 from .effective import Effective
 from .errors import MalformedPacket
@@ -146,7 +146,8 @@ def serve(inbound: Inbound, kit: Kit | None) -> Decision:
         )
     if kit is None:
         return Decision(Verdict.DROP, Event.NO_IPV4, f"{inbound.tap}: binding has no IPv4 address")
-    return handler(_Exchange(inbound, kit, request, udp.dst))
+    exchange: _Exchange = NEW_TUPLE(_Exchange, (inbound, kit, request, udp.dst))
+    return handler(exchange)
 
 
 def _missing(request: DhcpMessage, field: str, reason: str) -> MalformedPacket:
@@ -263,7 +264,7 @@ def _reply(x: _Exchange, mtype: MessageType, what: str, *, renewal: bool = True)
     frames = [_frame(x, ifmac, dst_ip, dport, dst_mac, payload)]
     if also is not None:
         frames.insert(0, _frame(x, ifmac, also[0], dport, also[1], payload))
-    return Decision(
+    return decision(
         Verdict.DROP,
         _EVENTS[mtype],
         f"{x.who()}: {what} to {to} {_ip_text(dst_ip)} via {inbound.tap}",
@@ -275,7 +276,7 @@ def _frame(
     x: _Exchange, ifmac: bytes, dst_ip: bytes, dport: int, dst_mac: bytes, payload: bytes
 ) -> Frame:
     packet = build_udp4(x.kit.server_id, dst_ip, dhcp4.SERVER_PORT, dport, payload)
-    return Frame(x.inbound.tap, build_ether(dst_mac, ifmac, EtherType.IPV4, packet))
+    return frame(x.inbound.tap, build_ether(dst_mac, ifmac, EtherType.IPV4, packet))
 
 
 def _encode_reply_options(x: _Exchange, mtype: MessageType, *, lease: bool) -> bytes:
@@ -374,5 +375,8 @@ def _classless_routes(
 
 
 def _ip_text(packed: bytes) -> str:
-    """Dotted quad without building an IPv4Address (this runs for every reply)."""
-    return ".".join(map(str, packed)) if len(packed) == 4 else packed.hex()
+    """Dotted quad without building an IPv4Address (this runs for every reply); an
+    f-string, which mypyc builds in C, where join(map(str, ...)) iterates in Python."""
+    if len(packed) != 4:
+        return packed.hex()
+    return f"{packed[0]}.{packed[1]}.{packed[2]}.{packed[3]}"

@@ -93,7 +93,7 @@ class ReplyCache:
             if offsets is not None:
                 if len(self._entries) >= self.max_entries:
                     self._entries.clear()
-                self._entries[key] = _Entry(decision, xid, offsets, _rest(payload))
+                self._entries[key] = _Entry(decision, xid, offsets, _rest(payload, xid_at))
         return decision
 
 
@@ -122,9 +122,23 @@ def _verifies(payload: bytes, xid_at: int, rest: int) -> bool:
     return (rest + varying + csum) % 0xFFFF == 0
 
 
-def _rest(payload: bytes) -> int:
+def _rest(payload: bytes, xid_at: int) -> int:
     """The UDP checksum's sum over the request (pseudo-header and datagram, RFC 768)
-    with its xid, secs and checksum fields as zeros, modulo 0xFFFF; see `_verifies`."""
+    without its xid, secs and checksum fields, modulo 0xFFFF; see `_verifies`.
+
+    The core has just verified the request: with a checksum, its whole sum is 0, so
+    the rest is what makes the xid, secs and checksum sum to 0. Only a request sent
+    without one (0, RFC 768) is summed in full.
+    """
+    at = xid_at - 6
+    csum = payload[at] << 8 | payload[at + 1]
+    if csum:
+        varying = (
+            (payload[xid_at] << 8 | payload[xid_at + 1])
+            + (payload[xid_at + 2] << 8 | payload[xid_at + 3])
+            + (payload[xid_at + 4] << 8 | payload[xid_at + 5])
+        )
+        return -(varying + csum) % 0xFFFF
     udp = (payload[0] & 15) * 4
     ulen = payload[udp + 4] << 8 | payload[udp + 5]
     pseudo = payload[12:20] + bytes((0, _UDP, ulen >> 8, ulen & 0xFF))

@@ -13,7 +13,7 @@ from scapy.layers.inet import IP, TCP, UDP
 from scapy.layers.l2 import Ether
 from scapy.packet import Raw
 
-from nfdhcpd.core.errors import MalformedPacket
+from nfdhcpd.core.errors import BadChecksum, MalformedPacket
 from nfdhcpd.core.frames import EtherType, IPProto, Udp4, build_ether, build_udp4, parse_udp4
 from nfdhcpd.core.wire import checksum
 
@@ -161,6 +161,32 @@ def test_build_udp4_checksums_and_round_trip(
     assert_checksums(bytes(14) + packet)
     assert checksum(packet[:20]) == 0
     assert parse_udp4(packet) == Udp4(src, dst, sport, dport, payload, 28)
+
+
+@settings(max_examples=300)
+@given(addresses, addresses, st.binary(min_size=8, max_size=600), st.integers(-2, 2))
+def test_parse_udp4_verifies_as_rfc_1071_sums_the_whole(
+    src: bytes, dst: bytes, segment: bytes, damage: int
+) -> None:
+    """parse_udp4 sums the pseudo-header and datagram by parts: it must accept and
+    refuse exactly what the checksum of the concatenation (wire.checksum) says,
+    odd lengths, checksum 0 (none: RFC 768) and checksums off by a little included."""
+    ulen = len(segment)
+    pseudo = src + dst + struct.pack("!xBH", 17, ulen)
+    datagram = bytearray(segment)
+    struct.pack_into("!H", datagram, 4, ulen)
+    struct.pack_into("!H", datagram, 6, 0)
+    good = checksum(pseudo + bytes(datagram)) or 0xFFFF
+    struct.pack_into("!H", datagram, 6, (good + damage) & 0xFFFF)
+    header = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + ulen, 0, 0, 64, 17, 0, src, dst)
+    csum = (good + damage) & 0xFFFF
+    verifies = csum == 0 or checksum(pseudo + bytes(datagram)) == 0
+    try:
+        parse_udp4(header + bytes(datagram))
+    except BadChecksum:
+        assert not verifies
+    else:
+        assert verifies
 
 
 def test_build_udp4_zero_checksum_sent_as_all_ones() -> None:
