@@ -60,6 +60,7 @@ RATES = (500, 4000, 16000, 30000)
 #: capacity search: ascending offered rates, both servers at each until they fail
 CAPACITY_RATES = (
     20000, 30000, 40000, 45000, 50000, 55000, 60000, 65000, 70000, 75000, 80000, 90000, 100000,
+    110000, 120000, 130000, 140000, 150000,
 )  # fmt: skip
 #: bursts: (packets per burst, bursts per second)
 BURSTS = ((32, 125), (64, 125))
