@@ -38,8 +38,17 @@ from .watcher import Watcher
 
 log = logging.getLogger("nfdhcpd")
 #: gc.set_threshold while serving: the youngest generation collected every 10,000 net
-#: container allocations instead of 700 (see `run`).
+#: container allocations instead of 700 (see `collect_less`).
 GC_THRESHOLDS = (10_000, 10, 10)
+
+
+def collect_less() -> None:
+    """What start-up made (modules, config, the first table) lives as long as the
+    daemon: kept out of the cycle collector's scans. The packet path makes no cycles,
+    reference counting frees what it makes, so the collector runs less often (it was
+    7 % of the CPU on reply-cache misses, issue 14)."""
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
 
 
 def wanted_queues(config: Config) -> dict[int, int]:
@@ -155,11 +164,7 @@ class Daemon:
             "interpreted" if responder.__file__.endswith(".py") else "compiled",
         )
         self.notifier.ready(self.status_line())  # queues bound, bindings loaded
-        # What start-up made (modules, config, the first table) lives as long as the
-        # daemon: kept out of the cycle collector's scans. The packet path makes no
-        # cycles, reference counting frees it all, so the collector runs less often.
-        gc.freeze()
-        gc.set_threshold(*GC_THRESHOLDS)
+        collect_less()
         self.loop.run(self)
 
     def status_line(self) -> str:
