@@ -574,6 +574,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "loss_limit_pct": LOSS_LIMIT_PCT,
             "paced_fraction": PACED_FRACTION,
             "daemon_general_overrides": GENERAL_OVERRIDES,
+            "capture": False,  # netns.Hypervisor(capture=False): no tshark oracle
             "trafgen": "trafgen --dev eth0 --conf CFG -t GAPns -n COUNT --cpus 1 -A -Q -C",
         },
         "elapsed_s": round(time.monotonic() - started, 1),

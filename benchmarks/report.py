@@ -175,8 +175,14 @@ def paced_section(data: dict[str, Any] | None) -> list[str]:
         "`/proc/PID/task/*/schedstat`, in ns). Both servers run throughout on the same",
         "routed TAP and the NFQUEUE rule picks the one measured: nfdhcpd with",
         f"`{p['daemon_general_overrides']}`, dnsmasq 2.90 `--quiet-dhcp` with a static",
-        "host. They take turns at every step. No capture runs in the namespaces (the",
-        "tests' tshark oracle is off: its capturer would take CPU of its own).",
+        "host. They take turns at every step. "
+        + (
+            "No capture runs in the namespaces (the tests' tshark oracle is off: its"
+            " capturer would take CPU of its own)."
+            if p.get("capture") is False
+            else "The tests' capture (a Python packet socket for the tshark oracle) ran"
+            " throughout, on the same two cores."
+        ),
         "",
     ]
     d = data["derived"]
