@@ -457,10 +457,15 @@ def plot(runs: Sequence[dict[str, Any]], path: Path) -> None:
             (r for r in runs if r["server"] == server and r["workload"] == "paced"),
             key=lambda r: r["offered_rate"],
         )
-        fixed = [r for r in paced if r.get("phase") == "fixed" and r["cpu_us_per_reply"]]
+        # the fixed rates, each the mean of its rounds (--repeat), as in the table
+        cpu: dict[int, list[float]] = {}
+        for r in paced:
+            if r.get("phase") == "fixed" and r["cpu_us_per_reply"]:
+                cpu.setdefault(r["offered_rate"], []).append(r["cpu_us_per_reply"])
+        rates = sorted(cpu)
         ax1.plot(
-            [r["offered_rate"] for r in fixed], [r["cpu_us_per_reply"] for r in fixed],
-            styles[server], label=server,
+            rates, [sum(cpu[rate]) / len(cpu[rate]) for rate in rates], styles[server],
+            label=server,
         )  # fmt: skip
         # the fixed rates and the capacity steps (a retried step: its retry)
         by_rate = {r["offered_rate"]: r for r in paced if r.get("phase") != "capacity-retry"}
