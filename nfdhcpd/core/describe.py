@@ -28,6 +28,8 @@ def describe_packet(packet: bytes) -> str:
         return f"not IP: {len(packet)} bytes"
     except MalformedPacket as exc:
         return f"malformed: {exc}"
+    except (IndexError, ValueError) as exc:  # a describer's slip must not cost a reply
+        return f"undecodable ({exc!r}): {len(packet)} bytes"
 
 
 def describe_frame(frame: bytes) -> str:
@@ -70,7 +72,7 @@ def _ipv6(packet: bytes) -> str:
         return f"IPv6, {len(packet)} bytes"
     proto = packet[6]
     payload = packet[40 : 40 + (packet[4] << 8 | packet[5])]
-    if proto == 58:
+    if proto == 58 and payload:
         kind = _ND.get(payload[0], f"ICMPv6 type {payload[0]}")
         if payload[0] in (135, 136) and len(payload) >= 24:
             return f"{kind} target={IPv6Address(payload[8:24])} from {IPv6Address(packet[8:24])}"

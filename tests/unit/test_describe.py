@@ -23,7 +23,7 @@ from scapy.layers.dhcp6 import (
     DHCP6OptOptReq,
 )
 from scapy.layers.inet import IP, UDP
-from scapy.layers.inet6 import IPv6
+from scapy.layers.inet6 import ICMPv6ND_RS, IPv6
 from scapy.layers.l2 import Ether
 
 from nfdhcpd.core import options4
@@ -163,6 +163,9 @@ def test_malformed_and_foreign_packets_are_described_not_raised() -> None:
     assert describe_packet(packet).startswith("malformed: bootp at offset 28: 20 bytes")
     assert describe_packet(b"") == "not IP: 0 bytes"
     assert describe_packet(bytes(IP(proto=6))).startswith("IPv4 protocol 6")
+    # an ICMPv6 header that says its payload is empty, with bytes after it
+    empty = bytes(IPv6(src=VM_LL, dst="ff02::2", nh=58, plen=0)) + bytes(8)
+    assert describe_packet(empty) == "IPv6 next header 58, 48 bytes"
 
 
 SEARCH_FIELD = "dhcp.option.dhcp_dns_domain_search_list_fqdn"  # RFC 3397, tshark 4
@@ -204,3 +207,23 @@ def test_search_list_and_dhcpv6_agree_with_tshark(tmp_path: Path) -> None:
     ia = next(t for t in tokens if t.startswith("3="))
     assert ia.startswith(f"3=iaid=0x{int(six['dhcpv6.iaid'][0], 16):08x},t1=10,t2=20")
     assert f"5={six['dhcpv6.iaaddr.ip'][0]},30,40" in ia
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(["dhcp4", "dhcp6", "rs"]), st.data())
+def test_any_damage_is_described_never_raised(kind: str, data: st.DataObject) -> None:
+    """The describer runs on the packet path (at debug level): whatever a VM sends, it
+    returns a line."""
+    v6 = IPv6(src=VM_LL, dst="ff02::1:2")
+    base = {
+        "dhcp4": IP() / UDP(sport=68, dport=67) / BOOTP() / DHCP(options=[("message-type", 1)]),
+        "dhcp6": v6 / UDP(sport=546, dport=547) / DHCP6_Solicit() / DHCP6OptIA_NA(),
+        "rs": IPv6(src=VM_LL, dst="ff02::2") / ICMPv6ND_RS(),
+    }[kind]
+    packet = bytearray(bytes(base))
+    for _ in range(data.draw(st.integers(1, 6))):
+        at = data.draw(st.integers(0, len(packet) - 1))
+        packet[at] = data.draw(st.integers(0, 255))
+    cut = data.draw(st.integers(0, len(packet)))
+    assert isinstance(describe_packet(bytes(packet[:cut])), str)
+    assert isinstance(describe_frame(bytes(14) + bytes(packet)), str)
