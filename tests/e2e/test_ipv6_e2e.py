@@ -342,8 +342,11 @@ def test_periodic_ra_configures_vm_that_never_solicits(periodic6: Site) -> None:
 
     bind_then_link(site, vm, plan)
     started = time.monotonic()
-    # A period (jittered by 10 %), then 1 s of duplicate address detection.
-    vm.wait_address6(plan.address, timeout=PERIODIC_RA_PERIOD * 1.1 + 3)
+    # The next round comes within a period (0.75 to 1 x ra_period, RFC 4861 6.2.1: the
+    # schedule is tested with the time passed in, test_ra_schedule.py), then 1 s of
+    # duplicate address detection. Waited for up to three periods: on a loaded machine
+    # the daemon and the VM's kernel may be late, and a timing bound is a benchmark's.
+    vm.wait_address6(plan.address, timeout=3 * PERIODIC_RA_PERIOD + 3)
     took = time.monotonic() - started
 
     assert_slaac(vm, plan)
