@@ -41,6 +41,15 @@ from scapy.layers.inet import UDP
 from scapy.layers.inet6 import IPv6
 
 from ..e2e.site import Site
+from ..helpers.dhcp6_scapy import (
+    ia_addresses,
+    ia_na,
+    ia_status,
+    ias,
+    replies6,
+    top,
+    top_status,
+)
 from .guest import DNS6, DOMAINS6, Guest, corrupt_udp_checksum, guest
 
 pytestmark = pytest.mark.e2e
@@ -49,53 +58,19 @@ SUCCESS, NO_ADDRS_AVAIL, NOT_ON_LINK, USE_MULTICAST, NO_PREFIX_AVAIL = 0, 2, 4, 
 OFF_LINK = "2001:db8:ffff::5"
 
 
-def dhcp6_replies(packets: list[Any]) -> list[Any]:
-    return [p for p in packets if UDP in p and p[UDP].sport == 547]
-
-
-def top(reply: Any) -> list[Any]:
-    """The message's top-level options, in order (IA sub-options stay inside)."""
-    out = []
-    layer = reply[UDP].payload.payload
-    while layer and not isinstance(layer, bytes):
-        out.append(layer)
-        layer = layer.payload
-    return out
-
-
-def top_status(reply: Any) -> int | None:
-    codes = [o.statuscode for o in top(reply) if isinstance(o, DHCP6OptStatusCode)]
-    return codes[0] if codes else None
-
-
-def ia_status(ia: Any) -> int | None:
-    codes = [o.statuscode for o in ia.ianaopts if isinstance(o, DHCP6OptStatusCode)]
-    return codes[0] if codes else None
-
-
-def ia_addresses(ia: Any) -> list[tuple[str, int, int]]:
-    return [
-        (o.addr, o.preflft, o.validlft) for o in ia.ianaopts if isinstance(o, DHCP6OptIAAddress)
-    ]
-
-
-def ias(reply: Any, kind: type = DHCP6OptIA_NA) -> list[Any]:
-    return [o for o in top(reply) if isinstance(o, kind)]
-
-
 def client_id(g: Guest) -> Any:
     return DHCP6OptClientId(duid=g.client_duid())
 
 
 def ask6(g: Guest, message: Any, *options: Any, dst: str = "ff02::1:2", wait: float = 1.0) -> Any:
     """Send one DHCPv6 message; its one reply (None if none came within `wait`)."""
-    got = dhcp6_replies(g.ask(g.dhcp6(message, *options, dst=dst), wait=wait, count=1))
+    got = replies6(g.ask(g.dhcp6(message, *options, dst=dst), wait=wait, count=1))
     return got[0] if got else None
 
 
 def server_id(g: Guest) -> Any:
     """The daemon's Server Identifier option, from an Advertise."""
-    advertise = ask6(g, DHCP6_Solicit(trid=1), client_id(g), DHCP6OptIA_NA(iaid=1))
+    advertise = ask6(g, DHCP6_Solicit(trid=1), client_id(g), ia_na(iaid=1))
     assert advertise is not None
     return DHCP6OptServerId(duid=advertise[DHCP6OptServerId].duid)  # without what follows
 
@@ -107,7 +82,7 @@ def test_18_3_1_solicit_gets_an_advertise_with_the_binding_address(site: Site) -
         site,
         extra={"IP6": "2001:db8:aa::77", "SUBNET6": "2001:db8:aa::/64", "GATEWAY6": "fe80::1"},
     )
-    reply = ask6(g, DHCP6_Solicit(trid=0x1234), client_id(g), DHCP6OptIA_NA(iaid=7))
+    reply = ask6(g, DHCP6_Solicit(trid=0x1234), client_id(g), ia_na(iaid=7))
     assert isinstance(reply[UDP].payload, DHCP6_Advertise) and reply.trid == 0x1234
     assert reply[DHCP6OptClientId].duid == g.client_duid()
     assert DHCP6OptServerId in reply
@@ -123,9 +98,7 @@ def test_18_3_1_rapid_commit_gets_a_reply(site: Site) -> None:
         site,
         extra={"IP6": "2001:db8:ab::77", "SUBNET6": "2001:db8:ab::/64", "GATEWAY6": "fe80::1"},
     )
-    reply = ask6(
-        g, DHCP6_Solicit(trid=3), client_id(g), DHCP6OptIA_NA(iaid=1), DHCP6OptRapidCommit()
-    )
+    reply = ask6(g, DHCP6_Solicit(trid=3), client_id(g), ia_na(iaid=1), DHCP6OptRapidCommit())
     assert isinstance(reply[UDP].payload, DHCP6_Reply)
     assert DHCP6OptRapidCommit in reply
 
@@ -144,7 +117,7 @@ def test_16_12_information_request_with_an_ia_option_is_discarded(site: Site) ->
     """16.12: 'Servers MUST discard any received Information-request message that ...
     includes an IA option.'"""
     g = guest(site)
-    assert ask6(g, DHCP6_InfoRequest(trid=6), client_id(g), DHCP6OptIA_NA(iaid=1)) is None
+    assert ask6(g, DHCP6_InfoRequest(trid=6), client_id(g), ia_na(iaid=1)) is None
 
 
 @pytest.mark.parametrize(
@@ -157,7 +130,7 @@ def test_16_unicast_solicit_confirm_rebind_information_request_is_discarded(
     messages it receives with a Layer 3 unicast destination address.'"""
     g = guest(site)
     subnet = IPv6Network(g.binding.extra["SUBNET6"])
-    ia = DHCP6OptIA_NA(iaid=1, ianaopts=[DHCP6OptIAAddress(addr=str(subnet[5]))])
+    ia = ia_na(str(subnet[5]), iaid=1)
     options = [client_id(g)] if message is DHCP6_InfoRequest else [client_id(g), ia]
     control = ask6(g, message(trid=9), *options)
     assert control is not None, "control: answered when multicast"
@@ -178,7 +151,7 @@ def test_18_4_unicast_without_server_unicast_option_gets_use_multicast(
     g = guest(site)
     sid = server_id(g)
     reply = ask6(
-        g, message(trid=11), client_id(g), sid, DHCP6OptIA_NA(iaid=1), dst=str(g.router_link_local)
+        g, message(trid=11), client_id(g), sid, ia_na(iaid=1), dst=str(g.router_link_local)
     )
     assert reply is not None and isinstance(reply[UDP].payload, DHCP6_Reply)
     assert top_status(reply) == USE_MULTICAST
@@ -214,7 +187,7 @@ def test_18_3_9_binding_without_an_address_gets_top_level_no_addrs_avail(site: S
     address to give; the status goes at the top level with no IA and no Preference
     (odhcp6c and others ignore an Advertise that has only an empty IA)."""
     g = guest(site, extra={"SUBNET6": "2001:db8:1200::/56", "GATEWAY6": "2001:db8:1200::1"})
-    reply = ask6(g, DHCP6_Solicit(trid=14), client_id(g), DHCP6OptIA_NA(iaid=1))
+    reply = ask6(g, DHCP6_Solicit(trid=14), client_id(g), ia_na(iaid=1))
     assert reply is not None and isinstance(reply[UDP].payload, DHCP6_Advertise)
     assert top_status(reply) == NO_ADDRS_AVAIL
     assert not ias(reply) and DHCP6OptPref not in reply
@@ -227,7 +200,7 @@ def test_18_3_2_request_with_an_off_link_address_gets_not_on_link(site: Site) ->
     option with the value NotOnLink.'"""
     g = guest(site)
     sid = server_id(g)
-    hint = DHCP6OptIA_NA(iaid=1, ianaopts=[DHCP6OptIAAddress(addr=OFF_LINK)])
+    hint = ia_na(OFF_LINK, iaid=1)
     reply = ask6(g, DHCP6_Request(trid=15), client_id(g), sid, hint)
     (ia,) = ias(reply)
     assert ia_status(ia) == NOT_ON_LINK
@@ -242,7 +215,7 @@ def test_18_3_4_renew_with_an_off_link_address_gets_it_back_with_lifetime_0(
     address to the client with lifetimes of 0.'"""
     g = guest(site)
     sid = server_id(g)
-    held = DHCP6OptIA_NA(iaid=1, ianaopts=[DHCP6OptIAAddress(addr=OFF_LINK)])
+    held = ia_na(OFF_LINK, iaid=1)
     reply = ask6(g, DHCP6_Renew(trid=16), client_id(g), sid, held)
     (ia,) = ias(reply)
     assert (OFF_LINK, 0, 0) in ia_addresses(ia)
@@ -252,7 +225,7 @@ def test_18_3_9_every_ia_na_gets_an_answer(site: Site) -> None:
     """18.3.9 / 18.3.2: the server answers each IA: the binding's one address goes in
     the first, the others get NoAddrsAvail (an address sits in one IA only, 6.2)."""
     g = guest(site)
-    wanted = [DHCP6OptIA_NA(iaid=i) for i in range(1, 7)]
+    wanted = [ia_na(iaid=i) for i in range(1, 7)]
     reply = ask6(g, DHCP6_Solicit(trid=17), client_id(g), *wanted)
     got = ias(reply)
     assert [ia.iaid for ia in got] == list(range(1, 7))
@@ -265,7 +238,7 @@ def test_18_3_3_confirm_says_whether_the_addresses_are_on_link(site: Site) -> No
     g = guest(site)
     subnet = IPv6Network(g.binding.extra["SUBNET6"])
     on_link = DHCP6OptIA_NA(iaid=1, ianaopts=[DHCP6OptIAAddress(addr=str(subnet[9]))])
-    off_link = DHCP6OptIA_NA(iaid=1, ianaopts=[DHCP6OptIAAddress(addr=OFF_LINK)])
+    off_link = ia_na(OFF_LINK, iaid=1)
     assert top_status(ask6(g, DHCP6_Confirm(trid=18), client_id(g), on_link)) == SUCCESS
     assert top_status(ask6(g, DHCP6_Confirm(trid=19), client_id(g), off_link)) == NOT_ON_LINK
 
@@ -274,7 +247,7 @@ def test_19_relay_forward_from_a_vm_is_not_answered_but_counted(site: Site) -> N
     """19 / 20: a VM has no business relaying (the TAP's only client is the VM): a
     Relay-forward is not answered, and counted as what it is, not as malformed."""
     g = guest(site)
-    inner = DHCP6_Solicit(trid=20) / client_id(g) / DHCP6OptIA_NA(iaid=1)
+    inner = DHCP6_Solicit(trid=20) / client_id(g) / ia_na(iaid=1)
     relay = DHCP6_RelayForward(hopcount=0, linkaddr="::", peeraddr=str(g.link_local))
     before = site.daemon.counters()
     assert ask6(g, relay, DHCP6OptRelayMsg(message=inner)) is None
@@ -289,7 +262,7 @@ def test_rfc8200_8_1_bad_udp_checksum_is_discarded_and_counted(site: Site) -> No
     g = guest(site)
     before = site.daemon.counters().get("bad-checksum", 0)
     frame = g.dhcp6(DHCP6_InfoRequest(trid=21), client_id(g))
-    assert dhcp6_replies(g.ask(corrupt_udp_checksum(frame))) == []
+    assert replies6(g.ask(corrupt_udp_checksum(frame))) == []
     assert site.daemon.counters().get("bad-checksum", 0) == before + 1
 
 
@@ -299,7 +272,7 @@ def test_rfc8200_8_1_zero_udp_checksum_is_discarded(site: Site) -> None:
     g = guest(site)
     frame = bytearray(g.dhcp6(DHCP6_InfoRequest(trid=22), client_id(g)))
     frame[14 + 40 + 6 : 14 + 40 + 8] = b"\0\0"
-    assert dhcp6_replies(g.ask(bytes(frame))) == []
+    assert replies6(g.ask(bytes(frame))) == []
 
 
 def test_dhcp6_layer_is_a_server_reply(site: Site) -> None:

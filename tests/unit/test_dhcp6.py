@@ -36,6 +36,7 @@ from nfdhcpd.core.dhcp6 import MessageType, Option, Status
 from nfdhcpd.core.errors import MalformedPacket
 
 from ..helpers.builders import CLIENT_DUID, client_duid
+from ..helpers.dhcp6_scapy import ia_addresses
 from ..helpers.readers import dhcp6_options
 from ..helpers.samples import SERVER_DUID, VM_EUI64
 
@@ -233,8 +234,7 @@ def test_build_reply_decoded_by_scapy() -> None:
     assert pkt[DHCP6OptClientId].duid.lladdr == "aa:6b:39:22:33:44"
     ia = pkt[DHCP6OptIA_NA]
     assert (ia.iaid, ia.T1, ia.T2) == (7, 3600, 5400)
-    got = [(a.addr, a.preflft, a.validlft) for a in ia.ianaopts]
-    assert got == [(VM_EUI64, 600, 900), ("2001:db8:aaaa:bbbb::100", 0, 0)]
+    assert ia_addresses(ia) == [(VM_EUI64, 600, 900), ("2001:db8:aaaa:bbbb::100", 0, 0)]
     status = pkt[DHCP6OptStatusCode]
     assert (status.statuscode, status.statusmsg) == (4, b"not on link")
     assert DHCP6OptRapidCommit in pkt

@@ -72,6 +72,7 @@ from ..helpers.builders import (
     run,
 )
 from ..helpers.decode import decode_frame6, decode_reply6
+from ..helpers.dhcp6_scapy import IAID, ia_addresses, ia_na
 from ..helpers.readers import dhcp6_options
 from ..helpers.samples import (
     ALL_NODES6,
@@ -492,11 +493,6 @@ def test_dad_for_a_slaac_address_of_the_vm_is_not_answered(
 
 CLIENT_ID = DHCP6OptClientId(duid=client_duid())
 SERVER_ID = DHCP6OptServerId(duid=Raw(SERVER_DUID))
-IAID = 0x0A0B0C0D
-
-
-def ia_na(*addresses: str, iaid: int = IAID) -> Any:
-    return DHCP6OptIA_NA(iaid=iaid, ianaopts=[DHCP6OptIAAddress(addr=a) for a in addresses])
 
 
 def dhcp6_ask(
@@ -613,8 +609,7 @@ def test_no_address_is_no_addrs_avail(extra: str) -> None:
 def test_addresses_held_that_are_not_ours_get_lifetime_zero() -> None:
     pkt = dhcp6_answer(DHCP6_Renew(), CLIENT_ID, SERVER_ID, ia_na(OTHER6, VM_EUI64))
     ia = pkt[DHCP6OptIA_NA]
-    got = [(a.addr, a.preflft, a.validlft) for a in ia.ianaopts]
-    assert got == [(VM_EUI64, LEASE, LEASE), (OTHER6, 0, 0)]
+    assert ia_addresses(ia) == [(VM_EUI64, LEASE, LEASE), (OTHER6, 0, 0)]
 
 
 def test_each_ia_na_is_answered() -> None:
