@@ -240,6 +240,10 @@ class Fuzzer:
             dst = rng.choice((target, b"\xff\x02" + b"\0" * 13 + b"\x01"))
             if dst[0] != 0xFF:  # unicast: only to the host's MAC would it be received
                 dst = b"\xff\x02" + b"\0" * 13 + b"\x01"
+            elif dst[1] & 0x0F < 2:
+                # Scope 0 (reserved) or 1 (interface-local) is dropped before netfilter
+                # (RFC 4291 2.7; the kernel's ip6_rcv_core): link-local scope instead.
+                dst = dst[:1] + bytes((dst[1] & 0xF0 | 2,)) + dst[2:]
         return self.ipv6(58, body, dst, hop_limit=rng.choice((255, 255, 255, 64)))
 
     def dhcp6_options(self) -> bytes:
