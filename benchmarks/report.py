@@ -187,7 +187,13 @@ def paced_section(data: dict[str, Any] | None) -> list[str]:
     ]
     d = data["derived"]
     rows = [
-        [c["workload"], c["offered_rate"], c.get("nfdhcpd"), c.get("dnsmasq"), c.get("ratio")]
+        [
+            c["workload"],
+            c["offered_rate"],
+            c.get("nfdhcpd"),
+            c.get("dnsmasq"),
+            f"{c['ratio']:.3f}" if "ratio" in c else None,
+        ]
         for c in d["cpu"]
     ]
     out += table(
@@ -371,8 +377,8 @@ def targets_section(
                     [
                         f"CPU per reply ≤ 0.8x dnsmasq's: {c['workload']},"
                         f" {fmt(c['offered_rate'])}/s",
-                        f"{fmt(c['nfdhcpd'])} µs vs {fmt(c['dnsmasq'])} µs = {fmt(c['ratio'], 2)}x",
-                        fmt(c["ratio"] <= 0.8),
+                        f"{fmt(c['nfdhcpd'])} µs vs {fmt(c['dnsmasq'])} µs = {fmt(c['ratio'], 3)}x",
+                        fmt(c["met"]),
                     ]
                 )
         cap = d.get("capacity", {})
