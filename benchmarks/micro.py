@@ -13,7 +13,7 @@ import argparse
 import itertools
 import random
 import timeit
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from ipaddress import IPv4Address, IPv6Address
 from pathlib import Path
 from typing import Any
@@ -156,16 +156,21 @@ def big_table(size: int) -> BindingTable:
     return BindingTable(entries)
 
 
+def best_of(call: Callable[[], object], repeat: int) -> tuple[float, int]:
+    """The best of `repeat` timings, in seconds per call, and the calls per timing
+    (at least 1000, or as many as take 0.2 s: timeit's autorange)."""
+    timer = timeit.Timer(call)
+    number = max(timer.autorange()[0], 1000)
+    return min(timer.repeat(repeat=repeat, number=number)) / number, number
+
+
 def measure(inbound: Inbound, table: BindingTable, config: Config, repeat: int) -> dict[str, Any]:
     # One Responder per config, as the daemon keeps it (its per-binding kits included).
     handle = Responder(config).handle
     decision = handle(inbound, table)
     if decision.verdict is not Verdict.DROP or not decision.frames:
         raise RuntimeError(f"{inbound.queue}: not answered: {decision.event} {decision.reason}")
-    timer = timeit.Timer(lambda: handle(inbound, table))
-    number, _ = timer.autorange()
-    number = max(number, 1000)
-    best = min(timer.repeat(repeat=repeat, number=number)) / number
+    best, number = best_of(lambda: handle(inbound, table), repeat)
     return {
         "us_per_message": round(best * 1e6, 2),
         "messages_per_s_one_core": round(1 / best),
@@ -188,10 +193,7 @@ def measure_cached(table: BindingTable, config: Config, repeat: int) -> dict[str
         decision = cache.decide(next(following), table, responder)
     if (decision.event, cache.hits) != ("offer", 1):
         raise RuntimeError(f"not answered from the cache: {decision.event} {decision.reason}")
-    timer = timeit.Timer(lambda: cache.decide(next(following), table, responder))
-    number, _ = timer.autorange()
-    number = max(number, 1000)
-    best = min(timer.repeat(repeat=repeat, number=number)) / number
+    best, number = best_of(lambda: cache.decide(next(following), table, responder), repeat)
     return {
         "us_per_message": round(best * 1e6, 2),
         "messages_per_s_one_core": round(1 / best),

@@ -51,6 +51,7 @@ from _common import (
     machine,
     netns,
     require_root,
+    save_plot,
     write_json,
 )
 
@@ -492,13 +493,7 @@ def plot(runs: Sequence[dict[str, Any]], path: Path) -> None:
     )
     ax2.axhline(LOSS_LIMIT_PCT, color="grey", linestyle=":", label="0.1 % limit")
     ax2.set_title("lost replies")
-    for ax in (ax1, ax2):
-        ax.grid(True, alpha=0.3)
-        ax.legend()
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    save_plot(fig, (ax1, ax2), path)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

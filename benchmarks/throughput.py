@@ -39,6 +39,7 @@ from _common import (
     machine,
     netns,
     require_root,
+    save_plot,
     write_json,
 )
 
@@ -233,13 +234,7 @@ def plot(runs: Sequence[dict[str, Any]], path: Path) -> None:
     )
     ax2.set(xlabel="offered rate (DISCOVERs/s)", ylabel="server CPU µs per 4-way exchange")
     ax2.set_title("server CPU (utime+stime) per completed exchange")
-    for ax in (ax1, ax2):
-        ax.grid(True, alpha=0.3)
-        ax.legend()
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    save_plot(fig, (ax1, ax2), path)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
